@@ -1,0 +1,256 @@
+"""Examples/s of the jitted stage-1 and stage-2 training steps (paper's MNIST architecture).
+
+Measures, in one run and side by side, the library's steps (`sgm_eqx.train.make_train_step`)
+and a straightforward reference ("naive": the network runs on `x` once per sample, inverses
+by `jnp.linalg.inv`, the flow through its generic `log_prob`), plus the best fp32 matmul of
+this machine as the ceiling. The machine may be shared: compare variants within one run.
+
+Necessary FLOPs per example (MACs counted from the weight matrices, 2 FLOP per MAC):
+
+- stage 1 (SSL + invertibility): the inference net runs forward and backward (3x) on x and
+  on each of the n augmented inputs: 3 * (1 + n) * F_inf;
+- stage 2 (MLE): the frozen inference net forward on x and the n augmented inputs
+  ((1 + n) * F_inf) plus the flow forward and backward on each of the n prototypes
+  (3 * n * F_flow, every weight matrix of the flow used once per log_prob).
+
+Typical output (2 shared cores; see docs/results_training.md):
+
+    batch  variant    stage1 ex/s  stage2 ex/s  ...
+"""
+
+import argparse
+import json
+import pathlib
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+
+from sgm_eqx.losses import UniformAugmentation, batch_loss
+from sgm_eqx.losses._model_api import flow_log_prob, stop_gradient_tree
+from sgm_eqx.train import (
+    FlowStageConfig,
+    InferenceStageConfig,
+    ModelConfig,
+    build_model,
+    init_state,
+    make_optimizer,
+    make_train_step,
+    trainable_filter,
+)
+
+
+def _macs(tree) -> int:
+    """MACs of one forward pass: the sizes of all weight matrices (ndim >= 2)."""
+    leaves = jax.tree_util.tree_leaves(eqx.filter(tree, eqx.is_inexact_array))
+    return int(sum(leaf.size for leaf in leaves if leaf.ndim >= 2))
+
+
+def peak_matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """Best fp32 GFLOP/s of an `n x n @ n x n` matmul (the machine's ceiling)."""
+    a = jr.normal(jr.key(0), (n, n), jnp.float32)
+    b = jr.normal(jr.key(1), (n, n), jnp.float32)
+    f = jax.jit(lambda a, b: a @ b)
+    f(a, b).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f(a, b).block_until_ready()
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best / 1e9
+
+
+# ----------------------------------------------------------------------------------------
+# The "naive" reference losses (what a straightforward port does).
+# ----------------------------------------------------------------------------------------
+
+
+def _naive_ssl(model, x, key, *, augmentation, n_samples, invertibility_weight):
+    from sgm_eqx.groups import Affine2D
+
+    net, template = model.inference_net, model.template
+
+    def one(k):
+        k_aug, k1, k2 = jr.split(k, 3)
+        eta_rnd = augmentation(k_aug)
+        x_rnd = template.with_params(eta_rnd).apply(x)
+        eta_x = net(x, key=k1)  # the network sees x once per sample
+        eta_v = net(x_rnd, key=k2)
+        m = template.with_params(eta_x).matrix @ jnp.linalg.inv(template.with_params(eta_v).matrix)
+        g = Affine2D(m, order=template.order)
+        ssl = jnp.mean(jnp.square(g.apply(x_rnd) - x))
+        ge = template.with_params(eta_x)
+        back = Affine2D(jnp.linalg.inv(ge.matrix), order=template.order).apply(ge.apply(x))
+        return ssl + invertibility_weight * jnp.mean(jnp.square(back - x))
+
+    return jnp.mean(jax.vmap(one)(jr.split(key, n_samples))), {}
+
+
+def _naive_mle(model, x, key, *, augmentation, n_samples):
+    from sgm_eqx.groups import Affine2D
+
+    net, template = stop_gradient_tree(model.inference_net), model.template
+
+    def one(k):
+        k_aug, k1, k2 = jr.split(k, 3)
+        x_rnd = template.with_params(augmentation(k_aug)).apply(x)
+        eta_x = net(x, key=k1)
+        eta_v = net(x_rnd)
+        x_hat = Affine2D(jnp.linalg.inv(template.with_params(eta_v).matrix), order=template.order)
+        x_hat = x_hat.apply(x_rnd)
+        return -flow_log_prob(model.flow, eta_x, x_hat, k2)
+
+    return jnp.mean(jax.vmap(one)(jr.split(key, n_samples))), {}
+
+
+def _naive_step(stage, config, loss_fn, kwargs):
+    optimizer = make_optimizer(config)
+
+    @eqx.filter_jit(donate="all-except-first")
+    def step(xs, state):
+        spec = trainable_filter(state.model, stage)
+        diff, static = eqx.partition(state.model, spec)
+        key = jr.fold_in(state.key, state.step)
+
+        def objective(d):
+            return batch_loss(loss_fn, eqx.combine(d, static), xs, key, **kwargs)
+
+        (loss, _), grads = eqx.filter_value_and_grad(objective, has_aux=True)(diff)
+        with jax.numpy_dtype_promotion("standard"):
+            updates, opt_state = optimizer.update(grads, state.opt_state, diff)
+        model = eqx.combine(eqx.apply_updates(diff, updates), static)
+        return eqx.tree_at(
+            lambda s: (s.model, s.opt_state, s.step),
+            state,
+            (model, opt_state, state.step + 1),
+        ), {"loss": loss}
+
+    return step
+
+
+# ----------------------------------------------------------------------------------------
+
+
+def _time_step(step, data, state, steps):
+    t0 = time.perf_counter()
+    state, metrics = step(data, state)
+    jax.block_until_ready((state, metrics))
+    first = time.perf_counter() - t0
+    state, metrics = step(data, state)  # one more warm call
+    jax.block_until_ready((state, metrics))
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        state, metrics = step(data, state)
+    jax.block_until_ready((state, metrics))
+    per_step = (time.perf_counter() - t0) / steps
+    return per_step, max(first - per_step, 0.0)
+
+
+def _library_step(stage, config):
+    step = make_train_step(stage, config)
+
+    def run(data, state):
+        return step(data, state)
+
+    return run
+
+
+def _naive_library_compatible(stage, config):
+    aug = UniformAugmentation.symmetric(config.augment_bounds)
+    if stage == "inference":
+        fn = _naive_ssl
+        kw = dict(augmentation=aug, n_samples=config.n_samples, invertibility_weight=0.1)
+    else:
+        fn = _naive_mle
+        kw = dict(augmentation=aug, n_samples=config.n_samples)
+    inner = _naive_step(stage, config, fn, kw)
+    b = config.batch_size
+
+    def run(data, state):
+        return inner(data[:b], state)
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", action="append", default=None,
+                        help="batch size(s), repeatable or comma-separated (default 64,128,512)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
+    parser.add_argument("--n-samples", type=int, default=5)
+    parser.add_argument("--order", type=int, default=1, help="interpolation order of warps")
+    parser.add_argument("--variants", default="library,naive",
+                        help="comma list of: library, naive")
+    parser.add_argument("--json", default=None, help="write the results here")
+    args = parser.parse_args(argv)
+    sizes = args.batch_size or ["64,128,512"]
+    batch_sizes = sorted({int(s) for part in sizes for s in str(part).split(",") if s})
+    variants = [v for v in args.variants.split(",") if v]
+
+    device = jax.devices()[0]
+    device_name = f"{device.platform}:{device.device_kind}"
+    peak = peak_matmul_gflops()
+    model_cfg = ModelConfig(image_shape=(28, 28, 1), action="affine",
+                            interpolation_order=args.order)
+    model = build_model(jr.key(0), model_cfg)
+    f_inf = 2 * _macs(model.inference_net)
+    f_flow = 2 * _macs(model.flow)
+    n = args.n_samples
+    flops1 = 3 * (1 + n) * f_inf
+    flops2 = (1 + n) * f_inf + 3 * n * f_flow
+    print(f"device {device_name}; peak fp32 matmul {peak:.1f} GFLOP/s")
+    print(f"necessary MFLOP/example: stage 1 {flops1 / 1e6:.1f}, stage 2 {flops2 / 1e6:.1f} "
+          f"(inference fwd {f_inf / 1e6:.2f}, flow fwd {f_flow / 1e6:.2f})")
+    rows = []
+    for b in batch_sizes:
+        data = jr.uniform(jr.key(1), (max(4 * b, 2048), 28, 28, 1), jnp.float32)
+        for variant in variants:
+            row = {"batch_size": b, "variant": variant}
+            for stage, flops in (("inference", flops1), ("flow", flops2)):
+                cls = InferenceStageConfig if stage == "inference" else FlowStageConfig
+                cfg = cls(batch_size=b, n_samples=n, steps=10_000,
+                          augment_bounds=(0.25, 0.25, float(np.pi), 0.25, 0.25),
+                          **({"symmetric": False, "invertibility_weight": 0.1}
+                             if stage == "inference" else {}))
+                make = _library_step if variant == "library" else _naive_library_compatible
+                step = make(stage, cfg)
+                state = init_state(jr.key(2), model, stage, cfg)
+                state = jax.tree_util.tree_map(lambda a: a.copy() if eqx.is_array(a) else a, state)
+                per_step, compile_s = _time_step(step, data, state, args.steps)
+                ex_s = b / per_step
+                prefix = "ssl" if stage == "inference" else "mle"
+                row[f"{prefix}_examples_per_s"] = ex_s
+                row[f"{prefix}_compile_s"] = compile_s
+                row[f"{prefix}_gflops"] = ex_s * flops / 1e9
+                row[f"{prefix}_fraction_of_peak"] = ex_s * flops / 1e9 / peak
+            rows.append(row)
+            print(f"batch {b:4d} {variant:8s} | stage 1 {row['ssl_examples_per_s']:8.1f} ex/s "
+                  f"({100 * row['ssl_fraction_of_peak']:5.1f}% of peak, compile "
+                  f"{row['ssl_compile_s']:.1f}s) | stage 2 {row['mle_examples_per_s']:8.1f} ex/s "
+                  f"({100 * row['mle_fraction_of_peak']:5.1f}%, compile {row['mle_compile_s']:.1f}s)",
+                  flush=True)
+    main_rows = [r for r in rows if r["variant"] == variants[0]]
+    best = max(main_rows, key=lambda r: r["batch_size"])
+    result = {
+        "device": device_name,
+        "peak_matmul_gflops": peak,
+        "n_samples": n,
+        "interpolation_order": args.order,
+        "necessary_mflop_per_example": {"stage1": flops1 / 1e6, "stage2": flops2 / 1e6},
+        "batch_size": best["batch_size"],
+        "ssl_examples_per_s": best["ssl_examples_per_s"],
+        "mle_examples_per_s": best["mle_examples_per_s"],
+        "compile_s": {"stage1": best["ssl_compile_s"], "stage2": best["mle_compile_s"]},
+        "achieved_gflops": {"stage1": best["ssl_gflops"], "stage2": best["mle_gflops"]},
+        "rows": rows,
+    }
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Developer sessions: ``nox -s tests | lint | typecheck | docs | bench | demo``.
+
+Every session is a thin wrapper that installs the package with the extra it needs and runs
+one command, forwarding ``session.posargs`` (``nox -s tests -- -k affine``).
+"""
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "docs"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite with jaxtyping + beartype runtime checking (see pyproject addopts)."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Pyright over the package."""
+    session.install("-e", ".[dev]")
+    session.run("pyright", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation with warnings as errors."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Throughput benchmarks; writes JSON under ``bench-results/`` and prints tables.
+
+    PyTorch comparisons run when torch is importable (``.[bench]`` installs it).
+    """
+    session.install("-e", ".[dev,bench]")
+    session.run("python", "benchmarks/run_all.py", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job on built-in data: ``sgm-eqx demo --out demo-out``."""
+    session.install("-e", ".")
+    args = session.posargs or ["--out", "demo-out"]
+    session.run("sgm-eqx", "demo", *args)

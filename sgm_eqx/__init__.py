@@ -1,0 +1,31 @@
+"""sgm_eqx: learn which symmetries a dataset has, and how much of each.
+
+An Equinox implementation of the Symmetry-aware Generative Model (SGM) and its
+companion systems. Subpackages:
+
+- [`sgm_eqx.groups`][]: group actions as pytrees (`Affine2D`, `HSVColor`, `Product`, ...);
+- [`sgm_eqx.image`][]: scipy-exact B-spline interpolation, blur, colour spaces;
+- [`sgm_eqx.nn`][]: the inference network q_ω(η | x) and the flow p_ψ(η | x̂);
+- [`sgm_eqx.losses`][]: pure loss functions of Algorithm 1;
+- [`sgm_eqx.train`][]: configs, presets, jitted steps and loops, checkpoints;
+- [`sgm_eqx.data`][]: procedural dSprites, MNIST protocols, plain arrays;
+- [`sgm_eqx.experiments`][]: metrics, figures, the `sgm-eqx` commands;
+- [`sgm_eqx.detect`][]: symmetry detection with latent Lie algebras.
+"""
+
+import importlib.metadata
+
+from . import data as data
+from . import detect as detect
+from . import experiments as experiments
+from . import groups as groups
+from . import image as image
+from . import losses as losses
+from . import nn as nn
+from . import train as train
+from ._sgm import SGM as SGM, make_sgm as make_sgm
+
+try:
+    __version__ = importlib.metadata.version("sgm_eqx")
+except importlib.metadata.PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0"

@@ -1,0 +1,227 @@
+"""The Symmetry-aware Generative Model (paper Sec. 2): template action, q_ω(η | x), p_ψ(η | x̂)."""
+
+from collections.abc import Callable
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from flowjax.distributions import AbstractDistribution
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .groups import AbstractGroupAction
+from .nn import AbstractInferenceNet, make_inference_net, make_transformation_flow
+
+
+class SGM(eqx.Module):
+    r"""A Symmetry-aware Generative Model: x = T_η(x̂), η ~ p_ψ(η | x̂) (paper eqs. 1-3).
+
+    A pytree of three swappable pieces:
+
+    - `template`: an [`sgm_eqx.groups.AbstractGroupAction`][] element (usually
+      `Affine2D.identity(order=3)`); η becomes an element via `template.with_params(eta)`;
+    - `inference_net`: q_ω(η | x) / f_ω: any `eqx.Module` with
+      `inference_net(x: Float[Array, "H W C"], *, key=None) -> Float[Array, " n_params"]`
+      (point estimate without a key; see [`sgm_eqx.nn.AbstractInferenceNet`][]);
+    - `flow`: p_ψ(η | x̂): any flowjax distribution with `shape == (n_params,)` and
+      `cond_shape == (H, W, C)` (e.g. [`sgm_eqx.nn.TransformationFlow`][]).
+
+    All methods act on ONE example (batch with `jax.vmap` / `eqx.filter_vmap`) and are
+    pure; the inference net is used deterministically (no key) everywhere here.
+    `__check_init__` checks that the template, the inference net's output and the flow
+    agree on `n_params` and that the flow is conditioned on images.
+    """
+
+    template: AbstractGroupAction
+    inference_net: Callable[..., Float[Array, " n_params"]]
+    flow: AbstractDistribution
+
+    def __check_init__(self):
+        flow_shape = self.flow.shape
+        cond_shape = self.flow.cond_shape
+        if cond_shape is None or len(cond_shape) != 3:
+            raise ValueError(
+                f"`SGM(flow=...)`: expected a distribution conditioned on (H, W, C) images; "
+                f"got cond_shape={cond_shape}."
+            )
+        try:
+            out = eqx.filter_eval_shape(
+                self.inference_net, jax.ShapeDtypeStruct(cond_shape, jnp.float32)
+            )
+            net_shape = tuple(out.shape)
+        except Exception as e:
+            raise ValueError(
+                f"`SGM(inference_net=...)`: calling it on an image of shape {cond_shape} "
+                f"(the flow's cond_shape) failed: {e}"
+            ) from e
+        n_template = self.template.n_params
+        if not (net_shape == (n_template,) and tuple(flow_shape) == (n_template,)):
+            raise ValueError(
+                "`SGM(template=..., inference_net=..., flow=...)`: n_params must agree; got "
+                f"template.n_params={n_template}, inference_net output shape {net_shape}, "
+                f"flow.shape={tuple(flow_shape)}."
+            )
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """`(H, W, C)` of the images (the flow's `cond_shape`)."""
+        return self.flow.cond_shape  # pyright: ignore[reportReturnType]
+
+    @property
+    def n_params(self) -> int:
+        """Number of transformation parameters η."""
+        return self.template.n_params
+
+    def infer(
+        self, x: Float[Array, "H W C"]
+    ) -> tuple[Float[Array, " n_params"], Float[Array, " n_params"]]:
+        """What transformation maps the prototype of x to x? Returns `(η, scale)`.
+
+        η = f_ω(x) is the inference net's point estimate; `scale` is the homoscedastic
+        scale of q_ω in its unbounded coordinates u
+        ([`sgm_eqx.nn.AbstractInferenceNet.loc_and_scale`][]), or zeros when the
+        inference net is not an `AbstractInferenceNet` (a point estimate).
+        """
+        eta = self.inference_net(x)
+        if isinstance(self.inference_net, AbstractInferenceNet):
+            scale = self.inference_net.scale(x)
+        else:
+            scale = jnp.zeros_like(eta)
+        return eta, scale
+
+    def prototype(self, x: Float[Array, "H W C"]) -> Float[Array, "H W C"]:
+        """The prototype x̂ = T_{f(x)}^{-1}(x) of x (one resampling of x)."""
+        g = self.template.with_params(self.inference_net(x))
+        return g.inverse().apply(x)
+
+    def log_prob(
+        self, eta: Float[Array, " n_params"], x_hat: Float[Array, "H W C"]
+    ) -> Float[Array, ""]:
+        """How natural is the transformation η for prototype x̂? log p_ψ(η | x̂)."""
+        return self.flow.log_prob(eta, condition=x_hat)
+
+    def sample_eta(
+        self, x_hat: Float[Array, "H W C"], key: PRNGKeyArray, n: int
+    ) -> Float[Array, "n n_params"]:
+        """`n` samples η ~ p_ψ(η | x̂), shape `(n, n_params)`.
+
+        Vmapped over `jr.split(key, n)` with x̂ unbatched, so x̂-only work (the flow's
+        feature extractor) runs once, and no rank promotion is needed.
+        """
+        return jax.vmap(lambda k: self.flow.sample(k, condition=x_hat))(jr.split(key, n))
+
+    def resample(
+        self, x: Float[Array, "H W C"], key: PRNGKeyArray, n: int
+    ) -> Float[Array, "n H W C"]:
+        """`n` new natural variants of x: T_η(x̂) with x̂ = T_{f(x)}^{-1}(x), η ~ p_ψ(η | x̂).
+
+        Each variant is computed as ONE resampling of x by the composed element
+        T_η ∘ T_{f(x)}^{-1} (Sec. 3.1: compose before applying), not by resampling the
+        already-resampled prototype again. x̂ itself is resampled once to condition the
+        flow. Same key -> same η's as `sample_eta(prototype(x), key, n)`.
+        """
+        g_inv = self.template.with_params(self.inference_net(x)).inverse()
+        etas = self.sample_eta(g_inv.apply(x), key, n)
+
+        def variant(eta):
+            return self.template.with_params(eta).compose(g_inv).apply(x)
+
+        return jax.vmap(variant)(etas)
+
+    def iterate_prototypes(
+        self, x: Float[Array, "H W C"], n: int
+    ) -> tuple[Float[Array, "n H W C"], Float[Array, "n n_params"]]:
+        """The prototype chain of Fig. 11: x̂_0 = x, x̂_{i+1} = prototype(x̂_i).
+
+        **Returns:** `(prototypes, etas)` with `prototypes[i] = x̂_{i+1}` (shape
+        `(n, H, W, C)`) and `etas[i] = f(x̂_i)` (shape `(n, n_params)`), so
+        `prototypes[i] = T_{etas[i]}^{-1}(x̂_i)`. For a perfect inference net
+        `etas[1:] ≈ 0` and the prototypes stop changing after the first step.
+        """
+        if int(n) < 1:
+            raise ValueError(f"`SGM.iterate_prototypes(n=...)`: expected >= 1; got {n}.")
+
+        def step(x_i, _):
+            eta = self.inference_net(x_i)
+            x_next = self.template.with_params(eta).inverse().apply(x_i)
+            return x_next, (x_next, eta)
+
+        _, (prototypes, etas) = jax.lax.scan(step, x, None, length=int(n))
+        return prototypes, etas
+
+
+def make_sgm(
+    key: PRNGKeyArray,
+    *,
+    action: AbstractGroupAction,
+    image_shape: tuple[int, int, int],
+    inference: Callable[..., Float[Array, " n_params"]] | None = None,
+    flow: AbstractDistribution | None = None,
+    eta_bound: float | tuple[float, ...] | Float[Array, " n_params"] | None = None,
+    inference_hidden: tuple[int, ...] = (2048, 1024, 512, 256),
+    inference_backbone: Literal["mlp", "cnn"] = "mlp",
+    inference_dropout: float = 0.0,
+    flow_layers: int = 6,
+    feature_hidden: tuple[int, ...] = (1024, 512, 512),
+    base_hidden: tuple[int, ...] = (256, 256),
+    nn_width: int = 256,
+    flow_dropout: float = 0.0,
+) -> SGM:
+    """Build an [`sgm_eqx.SGM`][] with the paper's default networks (App. C).
+
+    **Arguments:**
+
+    - `key`: PRNG key.
+    - `action`: the template element (e.g. `Affine2D.identity(order=3)`); its `n_params`
+      sets the dimension of η.
+    - `image_shape`: `(H, W, C)`.
+    - `inference`: a ready inference net (any Module with the inference-net call
+      signature), or `None` to build `make_inference_net(..., hidden=inference_hidden,
+      backbone=inference_backbone, dropout=inference_dropout, eta_bound=eta_bound)`.
+    - `flow`: a ready flowjax conditional distribution, or `None` to build
+      `make_transformation_flow(..., flow_layers, feature_hidden, base_hidden, nn_width,
+      dropout=flow_dropout, eta_bound=eta_bound)`.
+    - `eta_bound`: η_max for both default nets (App. C.2/C.3), or `None` (App. C.1).
+    - the remaining arguments override the paper's sizes (defaults shown).
+
+    **Returns:** the SGM (identity inference and near-identity flow at init).
+    """
+    if not isinstance(action, AbstractGroupAction):
+        raise TypeError(
+            f"`make_sgm(action=...)`: expected an AbstractGroupAction element; got "
+            f"{type(action).__name__}."
+        )
+    inf_key, flow_key = jr.split(key)
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"`make_sgm(image_shape=...)`: expected (H, W, C); got {image_shape}.")
+    image_shape = (shape[0], shape[1], shape[2])
+    if inference is None:
+        inference = make_inference_net(
+            inf_key,
+            image_shape=image_shape,
+            n_params=action.n_params,
+            hidden=inference_hidden,
+            backbone=inference_backbone,
+            eta_bound=eta_bound,
+            dropout=inference_dropout,
+        )
+    if flow is None:
+        flow = make_transformation_flow(
+            flow_key,
+            image_shape=image_shape,
+            n_params=action.n_params,
+            flow_layers=flow_layers,
+            feature_hidden=feature_hidden,
+            base_hidden=base_hidden,
+            nn_width=nn_width,
+            dropout=flow_dropout,
+            eta_bound=eta_bound,
+        )
+    if tuple(flow.cond_shape or ()) != image_shape:
+        raise ValueError(
+            f"`make_sgm(flow=...)`: expected cond_shape {image_shape} (image_shape); got "
+            f"{flow.cond_shape}."
+        )
+    return SGM(action, inference, flow)

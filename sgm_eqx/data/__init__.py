@@ -1,0 +1,21 @@
+"""Data: procedural dSprites with ground truth, MNIST protocols, and plain arrays."""
+
+from ._dataset import SPLITS as SPLITS, Dataset as Dataset, as_dataset as as_dataset
+from ._dsprites import (
+    LATENT_NAMES as LATENT_NAMES,
+    POSITION_EXTENT as POSITION_EXTENT,
+    SHAPES as SHAPES,
+    SPRITE_RADIUS as SPRITE_RADIUS,
+    SYMMETRY_ORDER as SYMMETRY_ORDER,
+    dsprites_pose as dsprites_pose,
+    make_dsprites as make_dsprites,
+    pose_to_latents as pose_to_latents,
+    render_dsprites as render_dsprites,
+    sample_dsprites_latents as sample_dsprites_latents,
+)
+from ._mnist import (
+    add_rotation as add_rotation,
+    colorize_mnist as colorize_mnist,
+    load_mnist as load_mnist,
+)
+from ._spec import load_data as load_data, load_npz as load_npz

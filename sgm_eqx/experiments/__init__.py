@@ -1,0 +1,28 @@
+"""Experiments: metrics, figures and the `sgm-eqx` commands (train, sample, evaluate, ...)."""
+
+from ._figures import (
+    AFFINE_PARAM_NAMES as AFFINE_PARAM_NAMES,
+    plot_marginals as plot_marginals,
+    plot_position_distributions as plot_position_distributions,
+    plot_prototype_chains as plot_prototype_chains,
+    plot_prototypes as plot_prototypes,
+)
+from ._metrics import (
+    LATENT_RANGES as LATENT_RANGES,
+    chain_ratio as chain_ratio,
+    circular_std as circular_std,
+    circular_wasserstein1 as circular_wasserstein1,
+    dsprites_recovery as dsprites_recovery,
+    latent_w1 as latent_w1,
+    moment_latents as moment_latents,
+    orbit_variance_ratio as orbit_variance_ratio,
+    predicted_latents as predicted_latents,
+    resampling_fidelity as resampling_fidelity,
+    wasserstein1 as wasserstein1,
+)
+from ._pipeline import (
+    evaluate as evaluate,
+    load_trained as load_trained,
+    make_figures as make_figures,
+    sample_outputs as sample_outputs,
+)

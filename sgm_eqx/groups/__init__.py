@@ -1,0 +1,8 @@
+"""Group actions: transformations as typed pytrees that compose, invert and act on inputs."""
+
+from ._affine import Affine2D as Affine2D
+from ._base import AbstractGroupAction as AbstractGroupAction
+from ._expm import expm_affine as expm_affine
+from ._hsv import HSVColor as HSVColor, passthrough_clip as passthrough_clip
+from ._matrix_lie import MatrixLieGroup as MatrixLieGroup
+from ._product import Product as Product

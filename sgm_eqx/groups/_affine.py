@@ -1,0 +1,238 @@
+"""Affine transformations of images in the normalised frame."""
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from ..image import resample
+from ._base import AbstractGroupAction
+from ._expm import expm_affine_parts
+from ._frame import pixel_centres, to_pixel
+
+_ORDERS = (0, 1, 3)
+_MODES = ("constant", "nearest", "reflect", "wrap", "mirror", "grid-constant", "grid-wrap")
+
+
+def _generator_parts(
+    eta: Float[Array, " n_params"],
+) -> tuple[Float[Array, "2 2"], Float[Array, "2"]]:
+    """`Σ η_i G_i` as its linear block and translation column (see `Affine2D.from_params`)."""
+    t_x, t_y, theta, log_sx, log_sy = eta[0], eta[1], eta[2], eta[3], eta[4]
+    shear = eta[5] if eta.shape[0] == 6 else jnp.zeros_like(theta)
+    linear = jnp.stack([jnp.stack([log_sx, shear - theta]), jnp.stack([shear + theta, log_sy])])
+    return linear, jnp.stack([t_x, t_y])
+
+
+def _assemble(linear: Float[Array, "2 2"], translation: Float[Array, "2"]) -> Float[Array, "3 3"]:
+    top = jnp.concatenate([linear, translation[:, None]], axis=1)
+    bottom = jnp.array([[0.0, 0.0, 1.0]], dtype=top.dtype)
+    return jnp.concatenate([top, bottom], axis=0)
+
+
+def _inverse_parts(
+    linear: Float[Array, "2 2"], translation: Float[Array, "2"]
+) -> tuple[Float[Array, "2 2"], Float[Array, "2"]]:
+    """Closed-form inverse of `p -> M p + t`: `p -> M^{-1} p - M^{-1} t` (2x2 adjugate)."""
+    a, b = linear[0, 0], linear[0, 1]
+    c, d = linear[1, 0], linear[1, 1]
+    det = a * d - b * c
+    inv = jnp.stack([jnp.stack([d, -b]), jnp.stack([-c, a])]) / det
+    return inv, -(inv @ translation)
+
+
+class Affine2D(AbstractGroupAction):
+    r"""An invertible affine map of the plane, acting on images `"H W C"` and on points.
+
+    **Frame.** Points are `(x, y)` in the normalised frame of the image: the image spans
+    `[-1, 1]^2`, `x` grows to the right (columns), `y` grows *upward* (row 0 is at `y = +1`),
+    the outer pixel edges lie at `±1` and pixel centres at `x_j = -1 + (2j + 1)/W`,
+    `y_i = 1 - (2i + 1)/H` (PyTorch's `align_corners=False`, with `y` flipped). On a
+    non-square image both axes are still scaled to `[-1, 1]`, so one normalised unit is `W/2`
+    pixels along `x` and `H/2` pixels along `y`; a rotation is then rigid in the normalised
+    frame but stretched in pixels (as with PyTorch's `affine_grid`).
+
+    **Element.** `matrix` is the `3 x 3` homogeneous matrix `A = [[M, t], [0, 0, 1]]` of the
+    map `p -> M p + t` *applied to the content*: `apply` moves the image content found at
+    normalised point `p` to `A p`. So a positive rotation angle turns the content
+    counter-clockwise as displayed, and a positive `t_x` moves it to the right.
+
+    **Frame versus content (App. B of Allingham et al. 2024).** Resampling code such as
+    PyTorch's `affine_grid`/`grid_sample` or `map_coordinates` transforms the *sampling grid*
+    (the frame); the content then moves by the inverse, and composing such "frame matrices"
+    multiplies them in the reverse order. This class hides that once and for all: `apply`
+    samples the input at `A^{-1} q` for every output pixel centre `q`
+    (`out(q) = in(A^{-1} q)`), so `matrix` is always the content map and
+    `g.compose(h).matrix == g.matrix @ h.matrix`, the ordinary composition `g ∘ h`.
+
+    **Resampling.** `apply` resamples exactly once, however many elements were composed into
+    `self`, with [`sgm_eqx.image.resample`][] using the static `order` (0, 1 or 3: nearest,
+    linear, cubic B-spline), `mode` (boundary handling, scipy's names) and `cval` (fill value
+    for `mode="constant"`).
+
+    **Fields:**
+
+    - `matrix`: `Float[Array, "3 3"]` (leading batch axes allowed for a batch of elements).
+    - `n_params`: 5 or 6 (static), the length of `eta` accepted by `with_params`.
+    - `order`, `mode`, `cval`: interpolation configuration (static).
+    """
+
+    matrix: Float[Array, "*batch 3 3"] = eqx.field(converter=jnp.asarray)
+    n_params: int = eqx.field(static=True, default=5)
+    order: int = eqx.field(static=True, default=3)
+    mode: str = eqx.field(static=True, default="constant")
+    cval: float = eqx.field(static=True, default=0.0)
+
+    def __check_init__(self):
+        if jnp.shape(self.matrix)[-2:] != (3, 3):
+            raise ValueError(
+                f"`Affine2D(matrix=...)`: expected trailing shape (3, 3); "
+                f"got {jnp.shape(self.matrix)}"
+            )
+        if self.n_params not in (5, 6):
+            raise ValueError(f"`Affine2D(n_params=...)`: expected 5 or 6; got {self.n_params}")
+        if self.order not in _ORDERS:
+            raise ValueError(f"`Affine2D(order=...)`: expected one of {_ORDERS}; got {self.order}")
+        if self.mode not in _MODES:
+            raise ValueError(f"`Affine2D(mode=...)`: expected one of {_MODES}; got {self.mode!r}")
+
+    @classmethod
+    def identity(
+        cls, *, n_params: int = 5, order: int = 3, mode: str = "constant", cval: float = 0.0
+    ) -> "Affine2D":
+        """The identity element (`matrix = I`) with the given static configuration.
+
+        **Arguments:**
+
+        - `n_params`: 5 or 6, the parameter count `with_params` will expect.
+        - `order`, `mode`, `cval`: interpolation configuration, see the class docstring.
+        """
+        return cls(jnp.eye(3), n_params=n_params, order=order, mode=mode, cval=cval)
+
+    @classmethod
+    def from_params(
+        cls,
+        eta: Float[Array, " n_params"],
+        *,
+        order: int = 3,
+        mode: str = "constant",
+        cval: float = 0.0,
+    ) -> "Affine2D":
+        r"""The element `A = exp(Σ_i η_i G_i)`.
+
+        **Arguments:**
+
+        - `eta`: 5 or 6 parameters `(t_x, t_y, θ, log s_x, log s_y[, shear])`, in normalised
+          units (`t`), radians (`θ`, counter-clockwise with `y` up) and natural-log scale
+          factors. The generators `G_i` are: translation along `x`, translation along `y`,
+          rotation `[[0, -1], [1, 0]]`, scaling of `x` `[[1, 0], [0, 0]]`, scaling of `y`
+          `[[0, 0], [0, 1]]`, and (6th) the symmetric shear `[[0, 1], [1, 0]]` of Benton et
+          al. (2020); rotation, shear and the two scalings span all of `gl(2)`. Because the
+          generators do not commute, `t` is the generator coefficient, not the final
+          translation, once `θ` or the scales are non-zero (`A = [[e^B, V t], [0, 1]]`).
+        - `order`, `mode`, `cval`: interpolation configuration, see the class docstring.
+
+        The exponential is computed by [`sgm_eqx.groups.expm_affine`][] (branch-free, exact
+        to float32 accuracy). If `eta` contains NaN or infinity an error is raised at run time
+        (through `equinox.error_if`; see `EQX_ON_ERROR`).
+        """
+        eta = jnp.asarray(eta)
+        if eta.ndim != 1 or eta.shape[0] not in (5, 6):
+            got = eta.shape[0] if eta.ndim == 1 else f"shape {eta.shape}"
+            raise ValueError(
+                f"`Affine2D.from_params(eta=...)`: expected 5 or 6 parameters; got {got}"
+            )
+        if not jnp.issubdtype(eta.dtype, jnp.floating):
+            raise TypeError(
+                f"`Affine2D.from_params(eta=...)`: expected a floating array; got {eta.dtype}"
+            )
+        eta = eqx.error_if(
+            eta, ~jnp.all(jnp.isfinite(eta)), "`Affine2D.from_params(eta=...)`: eta is not finite"
+        )
+        linear, translation = expm_affine_parts(*_generator_parts(eta))
+        return cls(
+            _assemble(linear, translation),
+            n_params=eta.shape[0],
+            order=order,
+            mode=mode,
+            cval=cval,
+        )
+
+    def with_params(self, eta: Float[Array, " n_params"]) -> "Affine2D":
+        """`Affine2D.from_params(eta)` with this element's interpolation configuration.
+
+        `eta` must have `self.n_params` entries.
+        """
+        eta = jnp.asarray(eta)
+        if eta.shape != (self.n_params,):
+            raise ValueError(
+                f"`Affine2D.with_params(eta=...)`: expected shape ({self.n_params},); "
+                f"got {eta.shape}"
+            )
+        return type(self).from_params(eta, order=self.order, mode=self.mode, cval=self.cval)
+
+    def _replace_matrix(self, matrix: Float[Array, "3 3"]) -> "Affine2D":
+        return type(self)(
+            matrix, n_params=self.n_params, order=self.order, mode=self.mode, cval=self.cval
+        )
+
+    def compose(self, other: "Affine2D") -> "Affine2D":
+        """Return `self ∘ other` (`other` acts first): `matrix = self.matrix @ other.matrix`.
+
+        The result keeps `self`'s static configuration.
+        """
+        return self._replace_matrix(self.matrix @ other.matrix)
+
+    def inverse(self) -> "Affine2D":
+        """Return the inverse element, in closed form (2x2 adjugate, no `jnp.linalg.inv`)."""
+        inv, shift = _inverse_parts(self.matrix[:2, :2], self.matrix[:2, 2])
+        return self._replace_matrix(_assemble(inv, shift))
+
+    def transform_points(self, points: Float[Array, "*batch 2"]) -> Float[Array, "*batch 2"]:
+        """Map points exactly: `p -> M p + t`.
+
+        **Arguments:**
+
+        - `points`: `(x, y)` coordinates in the normalised frame, last axis of size 2.
+
+        **Returns:**
+
+        The transformed points, same shape. For any `g, h`:
+        `g.compose(h).transform_points(p) == g.transform_points(h.transform_points(p))` up to
+        float rounding.
+        """
+        linear, translation = self.matrix[:2, :2], self.matrix[:2, 2]
+        shift = jnp.expand_dims(translation, tuple(range(points.ndim - 1)))
+        return jnp.einsum("ij,...j->...i", linear, points) + shift
+
+    def apply(self, x: Float[Array, "H W C"]) -> Float[Array, "H W C"]:
+        """Transform an image: the content at normalised point `p` moves to `matrix @ p`.
+
+        **Arguments:**
+
+        - `x`: floating image of shape `(H, W, C)` (any `C ≥ 1`).
+
+        **Returns:**
+
+        The transformed image, same shape and dtype: `out(q) = x(A^{-1} q)` at every output
+        pixel centre `q`, sampled once with [`sgm_eqx.image.resample`][] (`order`, `mode`,
+        `cval` of `self`). Content moved in from outside the image reads according to `mode`
+        (`cval` for `"constant"`).
+        """
+        if x.ndim != 3:
+            raise ValueError(
+                "`Affine2D.apply(x=...)`: expected an image of shape (H, W, C); "
+                f"got shape {x.shape}"
+            )
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise TypeError(f"`Affine2D.apply(x=...)`: expected a floating image; got {x.dtype}")
+        height, width, _ = x.shape
+        inv, shift = _inverse_parts(self.matrix[:2, :2], self.matrix[:2, 2])
+        inv = inv.astype(x.dtype)
+        shift = shift.astype(x.dtype)
+        xs, ys = pixel_centres(height, width)
+        xs = xs.astype(x.dtype)[None, :]
+        ys = ys.astype(x.dtype)[:, None]
+        src_x = inv[0, 0] * xs + inv[0, 1] * ys + shift[0]
+        src_y = inv[1, 0] * xs + inv[1, 1] * ys + shift[1]
+        coords = to_pixel(src_x, src_y, height, width)
+        return resample(x, coords, order=self.order, mode=self.mode, cval=self.cval)

@@ -1,0 +1,18 @@
+"""Losses of the SGM (Alg. 1): pure functions `loss(model, x, key, *, ...) -> (scalar, aux)`.
+
+Each acts on ONE example; [`sgm_eqx.losses.batch_loss`][] averages one over a batch.
+"""
+
+from ._augment import (
+    AbstractAugmentation as AbstractAugmentation,
+    UniformAugmentation as UniformAugmentation,
+)
+from ._batch import batch_loss as batch_loss
+from ._generative import consistency_loss as consistency_loss, mle_loss as mle_loss
+from ._inference import (
+    eta_huber_loss as eta_huber_loss,
+    inference_loss as inference_loss,
+    invertibility_loss as invertibility_loss,
+    ssl_loss as ssl_loss,
+    symmetric_ssl_loss as symmetric_ssl_loss,
+)

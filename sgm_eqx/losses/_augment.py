@@ -1,0 +1,58 @@
+"""Distributions p(η_rnd) of random augmentation parameters."""
+
+import abc
+
+import equinox as eqx
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, Float, PRNGKeyArray
+
+
+class AbstractAugmentation(eqx.Module):
+    """A distribution `p(η_rnd)` over transformation parameters, used to make random
+    elements `x_rnd = T_{η_rnd}(x)` of the orbit of `x` (Alg. 1, line 3).
+
+    Any callable `(key) -> eta` works wherever the losses take an augmentation; this base
+    class is the Module form, so the distribution's arrays travel through `jit` as leaves.
+    """
+
+    @abc.abstractmethod
+    def __call__(self, key: PRNGKeyArray) -> Float[Array, " n_params"]:
+        """Draw one parameter vector `η_rnd` of shape `(n_params,)`."""
+
+
+class UniformAugmentation(AbstractAugmentation):
+    """`η_rnd ~ U(low, high)` independently per parameter (the paper's choice, App. C.1).
+
+    **Arguments:**
+
+    - `low`, `high`: arrays of shape `(n_params,)` with `low <= high` elementwise.
+
+    Use [`sgm_eqx.losses.UniformAugmentation.symmetric`][] for `U(-bounds, bounds)`.
+    """
+
+    low: Float[Array, " n_params"]
+    high: Float[Array, " n_params"]
+
+    def __check_init__(self):
+        if self.low.ndim != 1 or self.low.shape != self.high.shape:
+            raise ValueError(
+                "`UniformAugmentation(low=..., high=...)`: expected two arrays of the same "
+                f"shape (n_params,); got {self.low.shape} and {self.high.shape}"
+            )
+
+    @classmethod
+    def symmetric(cls, bounds) -> "UniformAugmentation":
+        """`U(-bounds, bounds)`; `bounds` is a sequence or array of `n_params` non-negative floats."""
+        b = jnp.asarray(bounds, dtype=jnp.float32)
+        if b.ndim != 1:
+            raise ValueError(
+                f"`UniformAugmentation.symmetric(bounds=...)`: expected a 1-d sequence; got shape "
+                f"{b.shape}"
+            )
+        return cls(low=-b, high=b)
+
+    def __call__(self, key: PRNGKeyArray) -> Float[Array, " n_params"]:
+        """Draw one `η_rnd` of shape `(n_params,)`."""
+        u = jr.uniform(key, self.low.shape, dtype=self.low.dtype)
+        return self.low + u * (self.high - self.low)

@@ -1,0 +1,64 @@
+"""Shared pieces of the SGM losses: augmentation views and one-resampling warps."""
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ..groups import AbstractGroupAction
+
+Augmentation = Callable[[PRNGKeyArray], Float[Array, " n_params"]]
+
+
+def check_n_samples(name: str, n_samples: int) -> None:
+    """Python-level check of the static `n_samples` argument."""
+    if not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"`{name}(n_samples=...)`: expected a positive int; got {n_samples!r}")
+
+
+def check_image(name: str, x: Array) -> None:
+    """Python-level check that `x` is ONE image `(H, W, C)`."""
+    if x.ndim != 3:
+        raise ValueError(
+            f"`{name}(x=...)`: expected ONE image of shape (H, W, C) (batch with "
+            f"`batch_loss`); got shape {x.shape}"
+        )
+
+
+def mse(a: Array, b: Array) -> Float[Array, ""]:
+    """Mean squared difference over every pixel and channel."""
+    return jnp.mean(jnp.square(a - b))
+
+
+def augment(
+    template: AbstractGroupAction,
+    augmentation: Augmentation,
+    x: Float[Array, "H W C"],
+    key: PRNGKeyArray,
+    n: int,
+) -> tuple[Float[Array, "n n_params"], Float[Array, "n H W C"]]:
+    """Draw `n` parameter vectors `η_rnd ~ p(η_rnd)` and return them with `T_{η_rnd}(x)`."""
+    eta_rnd = jax.vmap(augmentation)(jr.split(key, n))
+    x_rnd = jax.vmap(lambda e: template.with_params(e).apply(x))(eta_rnd)
+    return eta_rnd, x_rnd
+
+
+def warp_composed(
+    template: AbstractGroupAction,
+    eta_outer: Float[Array, " n_params"],
+    eta_inner: Float[Array, " n_params"],
+    x: Float[Array, "H W C"],
+) -> Float[Array, "H W C"]:
+    """`(T_{η_outer} ∘ T_{η_inner}^{-1})(x)` with ONE resampling (elements composed first,
+    closed-form inverse).
+    """
+    g = template.with_params(eta_outer).compose(template.with_params(eta_inner).inverse())
+    return g.apply(x)
+
+
+def is_inexact_array(a) -> bool:
+    """`eqx.is_inexact_array`, re-exported for filter specs."""
+    return eqx.is_inexact_array(a)

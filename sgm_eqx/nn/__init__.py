@@ -1,0 +1,19 @@
+"""Networks of the SGM: MLP blocks, image encoders, q_ω(η | x) and p_ψ(η | x̂)."""
+
+from ._flow import (
+    ConditionalNormal as ConditionalNormal,
+    ImageConditioned as ImageConditioned,
+    TransformationFlow as TransformationFlow,
+    make_transformation_flow as make_transformation_flow,
+)
+from ._inference import (
+    AbstractInferenceNet as AbstractInferenceNet,
+    InferenceNet as InferenceNet,
+    make_inference_net as make_inference_net,
+)
+from ._mlp import (
+    MLP as MLP,
+    AbstractImageEncoder as AbstractImageEncoder,
+    ConvEncoder as ConvEncoder,
+    MLPEncoder as MLPEncoder,
+)

@@ -1,0 +1,378 @@
+"""The generative network p_ψ(η | x̂): a conditional neural spline flow built from flowjax."""
+
+import math
+
+import einops
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import paramax
+from flowjax.bijections import (
+    AbstractBijection,
+    Chain,
+    Coupling,
+    Permute,
+    RationalQuadraticSpline,
+    Scale,
+    Scan,
+    Tanh,
+)
+from flowjax.distributions import AbstractDistribution, Transformed
+from jax.scipy import stats as jstats
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ._inference import _check_eta_bound
+from ._mlp import MLP, AbstractImageEncoder, MLPEncoder, _as_image_shape
+
+_INV_SOFTPLUS_ONE = math.log(math.e - 1.0)
+
+
+def _bounding_bijection(eta_bound: tuple[float, ...]) -> AbstractBijection:
+    """η = η_max ⊙ tanh(u) as flowjax bijections (`Tanh` then `Scale`).
+
+    Built on the fly from the static bound and unwrapped, so it has no trainable leaves.
+    """
+    shape = (len(eta_bound),)
+    bij = Chain([Tanh(shape), paramax.non_trainable(Scale(jnp.asarray(eta_bound)))])
+    return paramax.unwrap(bij)
+
+
+class ConditionalNormal(AbstractDistribution):
+    r"""A diagonal Normal whose mean and scale are predicted from a feature vector.
+
+    $p(z \mid h) = \mathcal{N}(z; \mu(h), \mathrm{diag}\,\sigma(h)^2)$ with
+    $[\mu, \tilde\sigma] = \mathrm{Linear}(\mathrm{MLP}(h))$ and
+    $\sigma = \mathrm{softplus}(\tilde\sigma + \mathrm{softplus}^{-1}(1))$.
+    A flowjax distribution with `shape = (dim,)` and `cond_shape = (cond_dim,)` (the
+    feature vector), used as the base of [`sgm_eqx.nn.TransformationFlow`][] (App. C
+    "Generative network": MLP `[256, 256]` on the shared features). flowjax has no
+    distribution whose parameters come from a network, hence this small class.
+
+    **Initialisation:** the output layer is zero, so at init μ = 0 and σ = 1 for every h
+    (standard normal).
+    """
+
+    mlp: MLP
+    out: eqx.nn.Linear
+    shape: tuple[int] = eqx.field(static=True)
+    cond_shape: tuple[int] = eqx.field(static=True)
+
+    def __init__(self, dim: int, cond_dim: int, hidden: tuple[int, ...], *, key: PRNGKeyArray):
+        """Build the MLP and its zero-initialised output layer.
+
+        **Arguments:**
+
+        - `dim`: dimension of the distribution.
+        - `cond_dim`: length of the feature vector it is conditioned on.
+        - `hidden`: MLP block widths (paper: `(256, 256)`).
+        - `key`: PRNG key.
+        """
+        if int(dim) < 1 or int(cond_dim) < 1:
+            raise ValueError(
+                f"`ConditionalNormal(dim=..., cond_dim=...)`: expected positive sizes; "
+                f"got dim={dim}, cond_dim={cond_dim}."
+            )
+        mlp_key, out_key = jr.split(key)
+        self.mlp = MLP(int(cond_dim), hidden, key=mlp_key)
+        out = eqx.nn.Linear(self.mlp.out_size, 2 * int(dim), key=out_key)
+        self.out = eqx.tree_at(lambda m: (m.weight, m.bias), out, replace_fn=jnp.zeros_like)
+        self.shape = (int(dim),)
+        self.cond_shape = (int(cond_dim),)
+
+    def loc_and_scale(
+        self, condition: Float[Array, " cond_dim"]
+    ) -> tuple[Float[Array, " dim"], Float[Array, " dim"]]:
+        """`(μ(h), σ(h))` for one feature vector `h`."""
+        out = self.out(self.mlp(condition))
+        loc, raw = out[: self.shape[0]], out[self.shape[0] :]
+        return loc, jax.nn.softplus(raw + _INV_SOFTPLUS_ONE)
+
+    def _log_prob(self, x, condition=None):
+        assert condition is not None  # flowjax checks cond_shape before calling
+        loc, scale = self.loc_and_scale(condition)
+        return jstats.norm.logpdf(x, loc, scale).sum()
+
+    def _sample(self, key, condition=None):
+        assert condition is not None
+        loc, scale = self.loc_and_scale(condition)
+        return loc + scale * jr.normal(key, loc.shape, loc.dtype)
+
+
+class TransformationFlow(AbstractDistribution):
+    r"""p_ψ(η | x̂): a conditional neural spline flow on η given a prototype image x̂.
+
+    A flowjax distribution with `shape = (n_params,)` and `cond_shape = (H, W, C)`, so
+    `flow.log_prob(eta, condition=x_hat)`, `flow.sample(key, sample_shape,
+    condition=x_hat)` and `flow.sample_and_log_prob(...)` work as for any flowjax
+    distribution (with flowjax's leading-batch broadcasting).
+
+    **Generative direction** (App. C "Generative network"):
+
+    1. features h = E(x̂), a shared extractor (default: flatten + MLP `[1024, 512, 512]`),
+       computed ONCE per `log_prob`/`sample` call and fed to every piece below;
+    2. base z ~ N(μ(h), diag σ(h)²) ([`sgm_eqx.nn.ConditionalNormal`][], MLP `[256, 256]`);
+    3. `flow_layers` rational-quadratic spline coupling layers (flowjax `Coupling` +
+       `RationalQuadraticSpline`, `bins` bins on `[-interval, interval]`, identity outside),
+       each conditioner an MLP with one hidden layer of `nn_width` on `[z_masked, h]`;
+       layers alternate which half is transformed (flowjax `Permute`, a reversal).
+       For `n_params = 1` each layer is a coupling with no untransformed part, i.e. a
+       spline on the single coordinate whose parameters depend on h only;
+    4. optional bounding η = η_max ⊙ tanh(u) (flowjax `Tanh` then `Scale`), the last
+       bijection.
+
+    **Initialisation:** the last layer of every spline conditioner and of the base MLP is
+    zero, so every spline is exactly the identity and the base is N(0, I): without
+    bounding `log_prob` is exactly the standard-normal log-density at init.
+
+    **Dropout (training):** flowjax's `log_prob` takes no key and stays deterministic.
+    For the MLE loss use `log_prob_with_dropout(eta, x_hat, key=key)` (one example;
+    dropout in the feature extractor), or `features(x_hat, key=key)` followed by
+    `log_prob_given_features(eta, h)` to reuse one feature vector for several η.
+    """
+
+    feature_extractor: AbstractImageEncoder
+    unbounded: Transformed
+    shape: tuple[int] = eqx.field(static=True)
+    cond_shape: tuple[int, int, int] = eqx.field(static=True)
+    eta_bound: tuple[float, ...] | None = eqx.field(static=True)
+
+    def __init__(
+        self,
+        feature_extractor: AbstractImageEncoder,
+        unbounded: Transformed,
+        *,
+        eta_bound: float | tuple[float, ...] | Float[Array, " n_params"] | None = None,
+    ):
+        """Assemble the flow from a feature extractor and a feature-conditioned flow.
+
+        **Arguments:**
+
+        - `feature_extractor`: any [`sgm_eqx.nn.AbstractImageEncoder`][]; its
+          `image_shape` becomes `cond_shape`.
+        - `unbounded`: a flowjax distribution of u with `shape = (n_params,)` and
+          `cond_shape = (feature_extractor.out_size,)` (the features).
+        - `eta_bound`: `None`, or η_max (scalar or one per parameter) for η = η_max tanh(u).
+
+        Use [`sgm_eqx.nn.make_transformation_flow`][] for the paper's architecture.
+        """
+        if len(unbounded.shape) != 1:
+            raise ValueError(
+                f"`TransformationFlow(unbounded=...)`: expected a distribution of shape "
+                f"(n_params,); got {unbounded.shape}."
+            )
+        self.feature_extractor = feature_extractor
+        self.unbounded = unbounded
+        self.shape = (unbounded.shape[0],)
+        self.cond_shape = feature_extractor.image_shape
+        self.eta_bound = _check_eta_bound("TransformationFlow", eta_bound, unbounded.shape[0])
+
+    def __check_init__(self):
+        if self.unbounded.cond_shape != (self.feature_extractor.out_size,):
+            raise ValueError(
+                "`TransformationFlow(unbounded=...)`: expected cond_shape "
+                f"({self.feature_extractor.out_size},) (the feature size); got "
+                f"{self.unbounded.cond_shape}."
+            )
+
+    def features(
+        self, x_hat: Float[Array, "H W C"], *, key: PRNGKeyArray | None = None
+    ) -> Float[Array, " n_features"]:
+        """The shared features h = E(x̂) of one prototype; `key` turns dropout on."""
+        if x_hat.shape != self.cond_shape:
+            raise ValueError(
+                f"`TransformationFlow.features(x_hat=...)`: expected shape {self.cond_shape}; "
+                f"got {x_hat.shape}."
+            )
+        return paramax.unwrap(self.feature_extractor)(x_hat, key=key)
+
+    def log_prob_given_features(
+        self, eta: Float[Array, " n_params"], h: Float[Array, " n_features"]
+    ) -> Float[Array, ""]:
+        """Log p_ψ(η | x̂) for one η from precomputed features `h = features(x_hat)`."""
+        if eta.shape != self.shape:
+            raise ValueError(
+                "`TransformationFlow.log_prob_given_features(eta=...)`: expected shape "
+                f"{self.shape}; got {eta.shape}."
+            )
+        return paramax.unwrap(self)._log_prob_features(eta, h)
+
+    def log_prob_with_dropout(
+        self, eta: Float[Array, " n_params"], x_hat: Float[Array, "H W C"], *, key: PRNGKeyArray
+    ) -> Float[Array, ""]:
+        """Log p_ψ(η | x̂) for ONE example with dropout in the feature extractor (training).
+
+        Same value as `log_prob(eta, condition=x_hat)` when the dropout rate is 0.
+        """
+        return self.log_prob_given_features(eta, self.features(x_hat, key=key))
+
+    def _log_prob_features(self, eta, h):
+        if self.eta_bound is None:
+            return self.unbounded._log_prob(eta, h)
+        u, log_det = _bounding_bijection(self.eta_bound).inverse_and_log_det(eta)
+        log_prob = self.unbounded._log_prob(u, h) + log_det
+        # outside (-η_max, η_max) arctanh gives nan/inf: zero density there.
+        return jnp.where(jnp.isnan(log_prob), -jnp.inf, log_prob)
+
+    def _log_prob(self, x, condition=None):
+        assert condition is not None  # flowjax checks cond_shape before calling
+        return self._log_prob_features(x, self.feature_extractor(condition))
+
+    def _sample(self, key, condition=None):
+        assert condition is not None
+        u = self.unbounded._sample(key, self.feature_extractor(condition))
+        if self.eta_bound is None:
+            return u
+        return _bounding_bijection(self.eta_bound).transform(u)
+
+    # flowjax's own transformed distributions specialise this hook (no inverse pass).
+    def _sample_and_log_prob(self, key, condition=None):
+        assert condition is not None
+        u, log_prob = self.unbounded._sample_and_log_prob(key, self.feature_extractor(condition))
+        if self.eta_bound is None:
+            return u, log_prob
+        eta, log_det = _bounding_bijection(self.eta_bound).transform_and_log_det(u)
+        return eta, log_prob - log_det
+
+
+def _spline_layers(
+    key: PRNGKeyArray,
+    *,
+    dim: int,
+    cond_dim: int,
+    flow_layers: int,
+    bins: int,
+    interval: float,
+    nn_width: int,
+) -> AbstractBijection:
+    """`flow_layers` zero-initialised RQS coupling layers (+ reversal permutations)."""
+    transformer = RationalQuadraticSpline(knots=bins - 1, interval=interval)
+
+    def make_layer(k):
+        coupling = Coupling(
+            k,
+            transformer=transformer,
+            untransformed_dim=dim // 2,
+            dim=dim,
+            cond_dim=cond_dim,
+            nn_width=nn_width,
+            nn_depth=1,
+            nn_activation=jax.nn.gelu,
+        )
+        coupling = eqx.tree_at(
+            lambda c: (c.conditioner.layers[-1].weight, c.conditioner.layers[-1].bias),
+            coupling,
+            replace_fn=jnp.zeros_like,
+        )
+        if dim == 1:
+            return coupling
+        return Chain([coupling, Permute(jnp.arange(dim)[::-1])])
+
+    # One traced layer scanned over stacked parameters (compiles once, not per layer).
+    return Scan(eqx.filter_vmap(make_layer)(jr.split(key, flow_layers)))
+
+
+def make_transformation_flow(
+    key: PRNGKeyArray,
+    *,
+    image_shape: tuple[int, int, int],
+    n_params: int,
+    flow_layers: int = 6,
+    bins: int = 6,
+    interval: float = 3.0,
+    feature_hidden: tuple[int, ...] = (1024, 512, 512),
+    base_hidden: tuple[int, ...] = (256, 256),
+    nn_width: int = 256,
+    dropout: float = 0.0,
+    eta_bound: float | tuple[float, ...] | Float[Array, " n_params"] | None = None,
+) -> TransformationFlow:
+    """Build the paper's p_ψ(η | x̂) (App. C "Generative network").
+
+    **Arguments:**
+
+    - `key`: PRNG key.
+    - `image_shape`: `(H, W, C)` of the prototypes (the flow's `cond_shape`).
+    - `n_params`: dimension of η (any `>= 1`).
+    - `flow_layers`: number of spline coupling layers (paper: 4-6, 6 in the final runs).
+    - `bins`: spline bins (paper: 6; flowjax's `knots` is `bins - 1` inner knots).
+    - `interval`: splines act on `[-interval, interval]` (paper: 3), identity outside.
+    - `feature_hidden`: shared feature extractor widths (paper: `(1024, 512, 512)`).
+    - `base_hidden`: base-distribution MLP widths (paper: `(256, 256)`).
+    - `nn_width`: hidden width of each spline conditioner (paper: 256, one hidden layer).
+    - `dropout`: dropout rate in the shared feature extractor (paper: 0.05-0.2); only
+      active through `log_prob_with_dropout`/`features(..., key=...)`.
+    - `eta_bound`: `None` or η_max (scalar or per parameter): η = η_max tanh(u).
+
+    **Returns:** a [`sgm_eqx.nn.TransformationFlow`][], near the identity at init.
+    """
+    if int(n_params) < 1:
+        raise ValueError(
+            f"`make_transformation_flow(n_params=...)`: expected >= 1; got {n_params}."
+        )
+    if int(flow_layers) < 1:
+        raise ValueError(
+            f"`make_transformation_flow(flow_layers=...)`: expected >= 1; got {flow_layers}."
+        )
+    if int(bins) < 2:
+        raise ValueError(f"`make_transformation_flow(bins=...)`: expected >= 2; got {bins}.")
+    if not interval > 0:
+        raise ValueError(f"`make_transformation_flow(interval=...)`: expected > 0; got {interval}.")
+    if not feature_hidden:
+        raise ValueError("`make_transformation_flow(feature_hidden=...)`: expected >= 1 layer.")
+    feat_key, base_key, flow_key = jr.split(key, 3)
+    features = MLPEncoder(
+        _as_image_shape("make_transformation_flow", image_shape),
+        feature_hidden,
+        dropout=dropout,
+        key=feat_key,
+    )
+    n = int(n_params)
+    base = ConditionalNormal(n, features.out_size, base_hidden, key=base_key)
+    bijection = _spline_layers(
+        flow_key,
+        dim=n,
+        cond_dim=features.out_size,
+        flow_layers=int(flow_layers),
+        bins=int(bins),
+        interval=float(interval),
+        nn_width=int(nn_width),
+    )
+    return TransformationFlow(features, Transformed(base, bijection), eta_bound=eta_bound)
+
+
+class ImageConditioned(AbstractDistribution):
+    """Adapter: condition a flowjax distribution on a flattened image.
+
+    Wraps any flowjax distribution `dist` with `cond_shape = (H * W * C,)` (e.g. one built
+    by `flowjax.flows.coupling_flow(..., cond_dim=H * W * C)`) into one with
+    `cond_shape = (H, W, C)`, flattening the image row-major (einops `h w c -> (h w c)`),
+    so it can serve as p(η | x̂) in [`sgm_eqx.SGM`][].
+    """
+
+    dist: AbstractDistribution
+    shape: tuple[int, ...] = eqx.field(static=True)
+    cond_shape: tuple[int, int, int] = eqx.field(static=True)
+
+    def __init__(self, dist: AbstractDistribution, image_shape: tuple[int, int, int]):
+        """Wrap `dist`.
+
+        **Arguments:**
+
+        - `dist`: a flowjax distribution with `cond_shape == (H * W * C,)`.
+        - `image_shape`: `(H, W, C)`.
+        """
+        image_shape = _as_image_shape("ImageConditioned", image_shape)
+        if dist.cond_shape != (math.prod(image_shape),):
+            raise ValueError(
+                f"`ImageConditioned(dist=...)`: expected cond_shape ({math.prod(image_shape)},) "
+                f"for images of shape {image_shape}; got {dist.cond_shape}."
+            )
+        self.dist = dist
+        self.shape = dist.shape
+        self.cond_shape = image_shape
+
+    def _log_prob(self, x, condition=None):
+        return self.dist._log_prob(x, einops.rearrange(condition, "h w c -> (h w c)"))
+
+    def _sample(self, key, condition=None):
+        return self.dist._sample(key, einops.rearrange(condition, "h w c -> (h w c)"))

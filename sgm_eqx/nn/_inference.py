@@ -1,0 +1,234 @@
+"""The transformation inference network q_ω(η | x) (paper Sec. 2.1, App. B, App. C)."""
+
+import abc
+import math
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ._mlp import AbstractImageEncoder, ConvEncoder, MLPEncoder, _as_image_shape
+
+#: Default initial scale of q_ω(η | x) in the unbounded coordinates u.
+DEFAULT_INIT_SCALE = 1e-2
+
+
+def _check_eta_bound(name: str, eta_bound, n_params: int) -> tuple[float, ...] | None:
+    """Normalise `eta_bound` to a tuple of `n_params` positive floats (or None)."""
+    if eta_bound is None:
+        return None
+    if isinstance(eta_bound, int | float):
+        bound = (float(eta_bound),) * n_params
+    else:
+        bound = tuple(float(b) for b in jnp.ravel(jnp.asarray(eta_bound)).tolist())
+    if len(bound) != n_params:
+        raise ValueError(
+            f"`{name}(eta_bound=...)`: expected a scalar or {n_params} bounds (one per "
+            f"parameter); got {len(bound)}."
+        )
+    if not all(math.isfinite(b) and b > 0 for b in bound):
+        raise ValueError(f"`{name}(eta_bound=...)`: expected positive finite bounds; got {bound}.")
+    return bound
+
+
+class AbstractInferenceNet(eqx.Module):
+    """Interface of a transformation inference network q_ω(η | x) (f_ω in the paper).
+
+    The contract used by the losses and by [`sgm_eqx.SGM`][] is `__call__` alone:
+
+        net(x: Float[Array, "H W C"], *, key: PRNGKeyArray | None = None)
+            -> Float[Array, " n_params"]
+
+    - with a `key`: one reparameterised sample η ~ q_ω(η | x) (differentiable w.r.t. ω;
+      dropout, if any, active);
+    - without a key: the deterministic point estimate (the bounded mean, no dropout).
+
+    Any `eqx.Module` with that call signature can be used where an inference net is
+    expected; subclass this to also expose the parameters of q via `loc_and_scale`.
+    One example at a time; batch with `jax.vmap`.
+    """
+
+    n_params: eqx.AbstractVar[int]
+    image_shape: eqx.AbstractVar[tuple[int, int, int]]
+
+    @abc.abstractmethod
+    def __call__(
+        self, x: Float[Array, "H W C"], *, key: PRNGKeyArray | None = None
+    ) -> Float[Array, " n_params"]:
+        """η for one image: a sample of q_ω(η | x) with a key, the point estimate without."""
+
+    @abc.abstractmethod
+    def loc_and_scale(
+        self, x: Float[Array, "H W C"], *, key: PRNGKeyArray | None = None
+    ) -> tuple[Float[Array, " n_params"], Float[Array, " n_params"]]:
+        """The Normal parameters `(loc, scale)` of q_ω in the *unbounded* coordinates u.
+
+        For an unbounded net η = u; a bounded net maps u to η (see its docstring).
+        `key` turns dropout on (training).
+        """
+
+    @abc.abstractmethod
+    def bound(self, u: Float[Array, " n_params"]) -> Float[Array, " n_params"]:
+        """Map unbounded coordinates u to η (the identity for an unbounded net).
+
+        `net(x, key=k)` is `bound(loc + scale * ε)` and `net(x)` is `bound(loc)`, with
+        `(loc, scale) = loc_and_scale(x)`: losses may run `loc_and_scale` once and draw
+        several samples through `bound`.
+        """
+
+    def scale(self, x: Float[Array, "H W C"]) -> Float[Array, " n_params"]:
+        """The scale of q_ω(u | x), deterministic.
+
+        Under `jit` the loc computation is dropped when only the scale is used.
+        """
+        return self.loc_and_scale(x)[1]
+
+
+class InferenceNet(AbstractInferenceNet):
+    r"""q_ω(η | x): an image encoder, a linear head for the mean, a homoscedastic scale.
+
+    $u \sim \mathcal{N}(\mathrm{loc}_\omega(x), \mathrm{diag}(\sigma^2))$ with
+    $\sigma = \mathrm{softplus}(\rho)$ a learned vector (one entry per η dimension, the same
+    for every x: App. B "Learning q instead of f"), and
+
+    - `eta_bound is None`: η = u;
+    - `eta_bound = η_max`: η = η_max ⊙ tanh(u) (the `tanh` and `scale` bijectors of
+      App. C.2/C.3), so |η_i| < η_max_i.
+
+    **Initialisation (identity transformation):** the head's weight and bias are zero, so
+    `loc(x) = 0` and the point estimate η is exactly 0 for every x (T_0 = identity);
+    the initial σ is `init_scale` (default `1e-2`) in u.
+
+    **Call:** `net(x, *, key=None)` - see [`sgm_eqx.nn.AbstractInferenceNet`][]. With a key,
+    the key is split into a dropout key and a noise key; η = bound(loc + σ ⊙ ε),
+    ε ~ N(0, I) (reparameterised). Without a key: η = bound(loc), no dropout.
+    One example at a time; batch with `jax.vmap`.
+    """
+
+    encoder: AbstractImageEncoder
+    head: eqx.nn.Linear
+    raw_scale: Float[Array, " n_params"]
+    n_params: int = eqx.field(static=True)
+    image_shape: tuple[int, int, int] = eqx.field(static=True)
+    eta_bound: tuple[float, ...] | None = eqx.field(static=True)
+
+    def __init__(
+        self,
+        encoder: AbstractImageEncoder,
+        n_params: int,
+        *,
+        eta_bound: float | tuple[float, ...] | Float[Array, " n_params"] | None = None,
+        init_scale: float = DEFAULT_INIT_SCALE,
+        key: PRNGKeyArray,
+    ):
+        """Wrap an encoder with a zero-initialised head and a homoscedastic scale.
+
+        **Arguments:**
+
+        - `encoder`: any [`sgm_eqx.nn.AbstractImageEncoder`][] (its `image_shape` is the
+          net's input shape).
+        - `n_params`: number of transformation parameters (the action's `n_params`).
+        - `eta_bound`: `None`, or η_max (a positive scalar or one per parameter).
+        - `init_scale`: the initial σ of q in u (positive).
+        - `key`: PRNG key for the head (its weight and bias are then zeroed; the key keeps
+          the construction pattern uniform).
+        """
+        if int(n_params) < 1:
+            raise ValueError(f"`InferenceNet(n_params=...)`: expected >= 1; got {n_params}.")
+        if not (math.isfinite(init_scale) and init_scale > 0):
+            raise ValueError(f"`InferenceNet(init_scale=...)`: expected > 0; got {init_scale}.")
+        n_params = int(n_params)
+        head = eqx.nn.Linear(encoder.out_size, n_params, key=key)
+        self.head = eqx.tree_at(lambda m: (m.weight, m.bias), head, replace_fn=jnp.zeros_like)
+        # inverse softplus, computed stably: log(expm1(s)).
+        self.raw_scale = jnp.full((n_params,), math.log(math.expm1(init_scale)), dtype=float)
+        self.encoder = encoder
+        self.n_params = n_params
+        self.image_shape = encoder.image_shape
+        self.eta_bound = _check_eta_bound("InferenceNet", eta_bound, n_params)
+
+    def bound(self, u: Float[Array, " n_params"]) -> Float[Array, " n_params"]:
+        """η = u (no `eta_bound`) or η = η_max ⊙ tanh(u)."""
+        if self.eta_bound is None:
+            return u
+        return jnp.asarray(self.eta_bound, dtype=u.dtype) * jnp.tanh(u)
+
+    def loc_and_scale(
+        self, x: Float[Array, "H W C"], *, key: PRNGKeyArray | None = None
+    ) -> tuple[Float[Array, " n_params"], Float[Array, " n_params"]]:
+        """`(loc(x), σ)` of q_ω(u | x) in the unbounded coordinates; `key` turns dropout on."""
+        loc = self.head(self.encoder(x, key=key))
+        return loc, jax.nn.softplus(self.raw_scale)
+
+    def __call__(
+        self, x: Float[Array, "H W C"], *, key: PRNGKeyArray | None = None
+    ) -> Float[Array, " n_params"]:
+        """η for one `(H, W, C)` image.
+
+        **Arguments:**
+
+        - `x`: the image, shape `image_shape`.
+        - `key`: `None` for the deterministic point estimate bound(loc(x)); a key for a
+          reparameterised sample bound(loc(x) + σ ε) with dropout active.
+
+        **Returns:** η of shape `(n_params,)`.
+        """
+        if key is None:
+            loc, _ = self.loc_and_scale(x)
+            return self.bound(loc)
+        dropout_key, noise_key = jr.split(key)
+        loc, scale = self.loc_and_scale(x, key=dropout_key)
+        return self.bound(loc + scale * jr.normal(noise_key, loc.shape, loc.dtype))
+
+
+def make_inference_net(
+    key: PRNGKeyArray,
+    *,
+    image_shape: tuple[int, int, int],
+    n_params: int,
+    hidden: tuple[int, ...] = (2048, 1024, 512, 256),
+    backbone: Literal["mlp", "cnn"] = "mlp",
+    conv_channels: tuple[int, ...] = (32, 64),
+    eta_bound: float | tuple[float, ...] | Float[Array, " n_params"] | None = None,
+    dropout: float = 0.0,
+    init_scale: float = DEFAULT_INIT_SCALE,
+) -> InferenceNet:
+    """Build the paper's inference network q_ω(η | x) (App. C "Inference network").
+
+    **Arguments:**
+
+    - `key`: PRNG key.
+    - `image_shape`: `(H, W, C)` of the inputs.
+    - `n_params`: number of transformation parameters.
+    - `hidden`: MLP block widths; paper: `(2048, 1024, 512, 256)`. For `backbone="cnn"`,
+      the widths of the MLP after the convolutions.
+    - `backbone`: `"mlp"` ([`sgm_eqx.nn.MLPEncoder`][], the paper's) or `"cnn"`
+      ([`sgm_eqx.nn.ConvEncoder`][] with `conv_channels`, first two convs stride 2).
+    - `conv_channels`: channels of the CNN backbone (ignored for `"mlp"`).
+    - `eta_bound`: `None` or η_max (scalar or per parameter): η = η_max tanh(u).
+    - `dropout`: dropout rate in the MLP blocks (active only when called with a key).
+    - `init_scale`: initial homoscedastic scale of q in u (default `1e-2`).
+
+    **Returns:** an [`sgm_eqx.nn.InferenceNet`][] with η = 0 for every x at init.
+    """
+    enc_key, head_key = jr.split(key)
+    image_shape = _as_image_shape("make_inference_net", image_shape)
+    if backbone == "mlp":
+        encoder = MLPEncoder(image_shape, hidden, dropout=dropout, key=enc_key)
+    elif backbone == "cnn":
+        encoder = ConvEncoder(
+            image_shape,
+            conv_channels,
+            hidden,
+            n_strided=min(2, len(conv_channels)),
+            dropout=dropout,
+            key=enc_key,
+        )
+    else:
+        raise ValueError(
+            f"`make_inference_net(backbone=...)`: expected 'mlp' or 'cnn'; got {backbone!r}."
+        )
+    return InferenceNet(encoder, n_params, eta_bound=eta_bound, init_scale=init_scale, key=head_key)

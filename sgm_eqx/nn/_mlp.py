@@ -1,0 +1,266 @@
+"""Building blocks: the paper's MLP block and image encoders (MLP and small CNN)."""
+
+import abc
+
+import einops
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, Float, PRNGKeyArray
+
+
+def _check_dropout(name: str, dropout: float) -> None:
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"`{name}(dropout=...)`: expected a rate in [0, 1); got {dropout}.")
+
+
+def _check_sizes(name: str, arg: str, sizes: tuple[int, ...]) -> None:
+    if any(int(s) < 1 for s in sizes):
+        raise ValueError(f"`{name}({arg}=...)`: expected positive layer sizes; got {sizes}.")
+
+
+def _as_image_shape(name: str, image_shape) -> tuple[int, int, int]:
+    """Validate `image_shape` and return it as a tuple of three Python ints."""
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) != 3 or any(s < 1 for s in shape):
+        raise ValueError(
+            f"`{name}(image_shape=...)`: expected a positive `(H, W, C)` tuple; got {image_shape}."
+        )
+    return shape[0], shape[1], shape[2]
+
+
+def _dropout(x: Array, rate: float, key: PRNGKeyArray) -> Array:
+    """Inverted dropout: zero each entry with probability `rate`, rescale the rest."""
+    keep = jr.bernoulli(key, 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), 0.0)
+
+
+class MLP(eqx.Module):
+    """A stack of the paper's MLP blocks `Dense -> gelu -> LayerNorm -> Dropout` (App. C).
+
+    There is no output layer: the output is the last block's activation, of size
+    `hidden[-1]` (`in_size` when `hidden` is empty). Add an `eqx.nn.Linear` for a head.
+
+    Dropout is *inverted dropout* with the static rate `dropout`; it is active only when a
+    `key` is passed to `__call__` (training) and the rate is positive. `gelu` is the tanh
+    approximation (`jax.nn.gelu`'s default, as in flax). Acts on ONE vector; batch with
+    `jax.vmap`.
+    """
+
+    linears: tuple[eqx.nn.Linear, ...]
+    norms: tuple[eqx.nn.LayerNorm, ...]
+    in_size: int = eqx.field(static=True)
+    hidden: tuple[int, ...] = eqx.field(static=True)
+    dropout: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_size: int,
+        hidden: tuple[int, ...],
+        *,
+        dropout: float = 0.0,
+        key: PRNGKeyArray,
+    ):
+        """Build the blocks.
+
+        **Arguments:**
+
+        - `in_size`: length of the input vector.
+        - `hidden`: width of each block, e.g. the paper's inference net `(2048, 1024, 512, 256)`.
+        - `dropout`: dropout rate in `[0, 1)` after every block (static).
+        - `key`: PRNG key for the initial weights (equinox's default `Linear` init).
+        """
+        hidden = tuple(int(h) for h in hidden)
+        _check_sizes("MLP", "hidden", hidden)
+        _check_dropout("MLP", dropout)
+        if int(in_size) < 1:
+            raise ValueError(f"`MLP(in_size=...)`: expected a positive size; got {in_size}.")
+        sizes = (int(in_size), *hidden)
+        keys = jr.split(key, max(len(hidden), 1))
+        self.linears = tuple(
+            eqx.nn.Linear(a, b, key=k) for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=False)
+        )
+        self.norms = tuple(eqx.nn.LayerNorm(h) for h in hidden)
+        self.in_size = int(in_size)
+        self.hidden = hidden
+        self.dropout = float(dropout)
+
+    @property
+    def out_size(self) -> int:
+        """Length of the output vector."""
+        return self.hidden[-1] if self.hidden else self.in_size
+
+    def __call__(
+        self, x: Float[Array, " in_size"], *, key: PRNGKeyArray | None = None
+    ) -> Float[Array, " out_size"]:
+        """Apply the blocks to one vector.
+
+        **Arguments:**
+
+        - `x`: input of shape `(in_size,)`.
+        - `key`: if given (and `dropout > 0`), dropout is applied after every block.
+
+        **Returns:** the activation of shape `(out_size,)`.
+        """
+        n = len(self.linears)
+        keys = list(jr.split(key, n)) if key is not None and self.dropout > 0.0 else [None] * n
+        for linear, norm, k in zip(self.linears, self.norms, keys, strict=True):
+            x = norm(jax.nn.gelu(linear(x)))
+            if k is not None:
+                x = _dropout(x, self.dropout, k)
+        return x
+
+
+class AbstractImageEncoder(eqx.Module):
+    """Maps ONE image `Float[Array, "H W C"]` to a feature vector `Float[Array, " out_size"]`.
+
+    Implementations: [`sgm_eqx.nn.MLPEncoder`][] (flatten + [`sgm_eqx.nn.MLP`][]) and
+    [`sgm_eqx.nn.ConvEncoder`][] (small CNN + MLP). `__call__(x, *, key=None)`: a key turns
+    on dropout (training); without one the encoder is deterministic.
+    """
+
+    image_shape: eqx.AbstractVar[tuple[int, int, int]]
+
+    @property
+    @abc.abstractmethod
+    def out_size(self) -> int:
+        """Length of the feature vector."""
+
+    @abc.abstractmethod
+    def __call__(
+        self, x: Float[Array, "H W C"], *, key: PRNGKeyArray | None = None
+    ) -> Float[Array, " out_size"]:
+        """Encode one image of shape `image_shape` into a vector of length `out_size`."""
+
+
+class MLPEncoder(AbstractImageEncoder):
+    """Flatten the image (row-major over `H W C`, with einops) and apply an [`sgm_eqx.nn.MLP`][].
+
+    With `hidden=(2048, 1024, 512, 256)` on 28x28x1 images this is the paper's inference
+    network body: `784 -> 2048 -> 1024 -> 512 -> 256`.
+    """
+
+    mlp: MLP
+    image_shape: tuple[int, int, int] = eqx.field(static=True)
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        hidden: tuple[int, ...],
+        *,
+        dropout: float = 0.0,
+        key: PRNGKeyArray,
+    ):
+        """Build the encoder.
+
+        **Arguments:**
+
+        - `image_shape`: `(H, W, C)` of the input images.
+        - `hidden`: MLP block widths.
+        - `dropout`: dropout rate after every block (active only with a key at call time).
+        - `key`: PRNG key for the weights.
+        """
+        h, w, c = _as_image_shape("MLPEncoder", image_shape)
+        self.mlp = MLP(h * w * c, hidden, dropout=dropout, key=key)
+        self.image_shape = (h, w, c)
+
+    @property
+    def out_size(self) -> int:
+        """Length of the feature vector (`hidden[-1]`)."""
+        return self.mlp.out_size
+
+    def __call__(
+        self, x: Float[Array, "H W C"], *, key: PRNGKeyArray | None = None
+    ) -> Float[Array, " out_size"]:
+        """Encode one `(H, W, C)` image; `key` turns dropout on."""
+        if x.shape != self.image_shape:
+            raise ValueError(
+                f"`MLPEncoder.__call__(x=...)`: expected an image of shape {self.image_shape}; "
+                f"got {x.shape}."
+            )
+        return self.mlp(einops.rearrange(x, "h w c -> (h w c)"), key=key)
+
+
+def _conv_out(size: int, stride: int) -> int:
+    # kernel 3, padding 1.
+    return (size + 2 - 3) // stride + 1
+
+
+class ConvEncoder(AbstractImageEncoder):
+    """A small CNN: `n` blocks `Conv(3x3) -> gelu -> LayerNorm`, flatten, then an MLP.
+
+    The first `n_strided` convolutions have stride 2 (each halves H and W, rounding up),
+    the rest stride 1; all use 3x3 kernels with padding 1. LayerNorm normalises over the
+    whole `(C, H, W)` feature map with a per-channel affine (`eqx.nn.GroupNorm` with one
+    group). Equinox convolutions are channel-first: the input `H W C` image is transposed
+    once with einops. The flattened feature map goes through an [`sgm_eqx.nn.MLP`][]
+    (`hidden`, may be empty), with dropout (if a key is given) after every MLP block.
+    """
+
+    convs: tuple[eqx.nn.Conv2d, ...]
+    norms: tuple[eqx.nn.GroupNorm, ...]
+    mlp: MLP
+    image_shape: tuple[int, int, int] = eqx.field(static=True)
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        channels: tuple[int, ...] = (32, 64),
+        hidden: tuple[int, ...] = (256,),
+        *,
+        n_strided: int = 2,
+        dropout: float = 0.0,
+        key: PRNGKeyArray,
+    ):
+        """Build the encoder.
+
+        **Arguments:**
+
+        - `image_shape`: `(H, W, C)` of the input images.
+        - `channels`: output channels of each convolution.
+        - `hidden`: widths of the MLP blocks after flattening.
+        - `n_strided`: how many of the first convolutions have stride 2.
+        - `dropout`: dropout rate in the MLP blocks.
+        - `key`: PRNG key for the weights.
+        """
+        image_shape = _as_image_shape("ConvEncoder", image_shape)
+        channels = tuple(int(c) for c in channels)
+        if not channels:
+            raise ValueError("`ConvEncoder(channels=...)`: expected at least one layer; got ().")
+        _check_sizes("ConvEncoder", "channels", channels)
+        if not 0 <= n_strided <= len(channels):
+            raise ValueError(
+                f"`ConvEncoder(n_strided=...)`: expected 0..{len(channels)}; got {n_strided}."
+            )
+        h, w, c = image_shape
+        conv_key, mlp_key = jr.split(key)
+        keys = jr.split(conv_key, len(channels))
+        convs = []
+        for i, (c_in, c_out, k) in enumerate(zip((c, *channels[:-1]), channels, keys, strict=True)):
+            stride = 2 if i < n_strided else 1
+            convs.append(eqx.nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, key=k))
+            h, w = _conv_out(h, stride), _conv_out(w, stride)
+        self.convs = tuple(convs)
+        self.norms = tuple(eqx.nn.GroupNorm(1, ch) for ch in channels)
+        self.mlp = MLP(channels[-1] * h * w, hidden, dropout=dropout, key=mlp_key)
+        self.image_shape = image_shape
+
+    @property
+    def out_size(self) -> int:
+        """Length of the feature vector."""
+        return self.mlp.out_size
+
+    def __call__(
+        self, x: Float[Array, "H W C"], *, key: PRNGKeyArray | None = None
+    ) -> Float[Array, " out_size"]:
+        """Encode one `(H, W, C)` image; `key` turns dropout on."""
+        if x.shape != self.image_shape:
+            raise ValueError(
+                f"`ConvEncoder.__call__(x=...)`: expected an image of shape "
+                f"{self.image_shape}; got {x.shape}."
+            )
+        y = einops.rearrange(x, "h w c -> c h w")
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            y = norm(jax.nn.gelu(conv(y)))
+        return self.mlp(einops.rearrange(y, "c h w -> (c h w)"), key=key)

@@ -1,0 +1,229 @@
+"""Configuration of an SGM training run: frozen dataclasses, one per stage plus the model."""
+
+import dataclasses
+import json
+import math
+from typing import Any, Literal
+
+ActionName = Literal["affine", "color", "affine+color"]
+
+
+def _positive(name: str, field: str, value, *, integer: bool = False) -> None:
+    ok = isinstance(value, int) if integer else isinstance(value, int | float)
+    if not ok or isinstance(value, bool) or not value > 0:
+        kind = "a positive int" if integer else "a positive number"
+        raise ValueError(f"`{name}({field}=...)`: expected {kind}; got {value!r}")
+
+
+def _non_negative(name: str, field: str, value) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"`{name}({field}=...)`: expected a number >= 0; got {value!r}")
+
+
+def _fraction(name: str, field: str, value) -> None:
+    if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"`{name}({field}=...)`: expected a fraction in [0, 1]; got {value!r}")
+
+
+def _sizes(name: str, field: str, value) -> None:
+    if not isinstance(value, tuple) or not all(isinstance(v, int) and v > 0 for v in value):
+        raise ValueError(f"`{name}({field}=...)`: expected a tuple of positive ints; got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """What to build: the group action, the networks' sizes and the bounds of η.
+
+    **Fields:**
+
+    - `image_shape`: `(H, W, C)` of the data.
+    - `action`: `"affine"` (5 parameters: x-shift, y-shift, rotation, x-scale, y-scale;
+      App. C.5), `"color"` (3: hue, saturation, value) or
+      `"affine+color"`.
+    - `interpolation_order`: resampling order of image warps (1 bilinear, 3 cubic; the paper
+      uses bicubic).
+    - `inference_hidden`, `inference_backbone`, `inference_dropout`, `init_scale`: the
+      inference network q_ω (App. C: MLP `(2048, 1024, 512, 256)`).
+    - `eta_bound`: `None` or η_max per parameter; both networks then output
+      η = η_max ⊙ tanh(u) (App. C.2, C.3).
+    - `flow_layers`, `flow_bins`, `flow_interval`, `feature_hidden`, `base_hidden`,
+      `flow_nn_width`, `flow_dropout`: the flow p_ψ (App. C "Generative network").
+    """
+
+    image_shape: tuple[int, int, int] = (28, 28, 1)
+    action: ActionName = "affine"
+    interpolation_order: int = 1
+    inference_hidden: tuple[int, ...] = (2048, 1024, 512, 256)
+    inference_backbone: Literal["mlp", "cnn"] = "mlp"
+    inference_dropout: float = 0.0
+    init_scale: float = 1e-2
+    eta_bound: tuple[float, ...] | None = None
+    flow_layers: int = 6
+    flow_bins: int = 6
+    flow_interval: float = 3.0
+    feature_hidden: tuple[int, ...] = (1024, 512, 512)
+    base_hidden: tuple[int, ...] = (256, 256)
+    flow_nn_width: int = 256
+    flow_dropout: float = 0.0
+
+    def __post_init__(self):
+        name = "ModelConfig"
+        if len(self.image_shape) != 3 or not all(
+            isinstance(s, int) and s > 0 for s in self.image_shape
+        ):
+            raise ValueError(
+                f"`{name}(image_shape=...)`: expected (H, W, C); got {self.image_shape}"
+            )
+        if self.action not in ("affine", "color", "affine+color"):
+            raise ValueError(
+                f"`{name}(action=...)`: expected 'affine', 'color' or "
+                f"'affine+color'; got {self.action!r}"
+            )
+        _sizes(name, "inference_hidden", self.inference_hidden)
+        _sizes(name, "feature_hidden", self.feature_hidden)
+        _sizes(name, "base_hidden", self.base_hidden)
+        _fraction(name, "inference_dropout", self.inference_dropout)
+        _fraction(name, "flow_dropout", self.flow_dropout)
+        _positive(name, "flow_layers", self.flow_layers, integer=True)
+        _positive(name, "flow_bins", self.flow_bins, integer=True)
+        _positive(name, "init_scale", self.init_scale)
+        if self.eta_bound is not None and (
+            not isinstance(self.eta_bound, tuple) or not all(b > 0 for b in self.eta_bound)
+        ):
+            raise ValueError(
+                f"`{name}(eta_bound=...)`: expected None or a tuple of positive floats; "
+                f"got {self.eta_bound!r}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class StageConfig:
+    """Optimisation settings shared by both stages (App. C).
+
+    The optimiser is `optax.adamw(weight_decay)` after `optax.clip_by_global_norm(clip_norm)`
+    with `optax.warmup_cosine_decay_schedule(init_value=lr * init_mult, peak_value=lr,
+    warmup_steps=round(warmup_frac * steps), decay_steps=steps, end_value=lr * final_mult)`.
+    `augment_bounds` defines `p(η_rnd) = U(-augment_bounds, augment_bounds)`.
+    """
+
+    steps: int = 60_000
+    batch_size: int = 512
+    lr: float = 3e-4
+    init_mult: float = 1e-2
+    final_mult: float = 1e-3
+    warmup_frac: float = 0.2
+    clip_norm: float = 10.0
+    weight_decay: float = 1e-4
+    n_samples: int = 5
+    augment_bounds: tuple[float, ...] = (0.25, 0.25, math.pi, 0.25, 0.25)
+
+    def _check(self, name: str) -> None:
+        _positive(name, "steps", self.steps, integer=True)
+        _positive(name, "batch_size", self.batch_size, integer=True)
+        _positive(name, "n_samples", self.n_samples, integer=True)
+        _positive(name, "lr", self.lr)
+        _positive(name, "init_mult", self.init_mult)
+        _positive(name, "final_mult", self.final_mult)
+        _fraction(name, "warmup_frac", self.warmup_frac)
+        _positive(name, "clip_norm", self.clip_norm)
+        _non_negative(name, "weight_decay", self.weight_decay)
+        if not isinstance(self.augment_bounds, tuple) or not all(
+            b >= 0 for b in self.augment_bounds
+        ):
+            raise ValueError(
+                f"`{name}(augment_bounds=...)`: expected a tuple of non-negative floats; got "
+                f"{self.augment_bounds!r}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class InferenceStageConfig(StageConfig):
+    """Stage 1 (learning q_ω with the SSL loss; Alg. 1 lines 13-15).
+
+    Extra fields: `invertibility_weight` (eq. 7; 0.1 for MNIST affine), `symmetric`
+    (App. B eq. 24), `eta_huber_weight`/`huber_delta` (optional η-space Huber penalty),
+    `blur_sigma_init` (Gaussian blur, filter size 5, σ decayed linearly to 0 over the first
+    `blur_frac` of the steps; App. B/C).
+    """
+
+    invertibility_weight: float = 0.1
+    symmetric: bool = True
+    eta_huber_weight: float = 0.0
+    huber_delta: float = 1.0
+    blur_sigma_init: float = 0.0
+    blur_frac: float = 0.01
+
+    def __post_init__(self):
+        name = "InferenceStageConfig"
+        self._check(name)
+        _non_negative(name, "invertibility_weight", self.invertibility_weight)
+        _non_negative(name, "eta_huber_weight", self.eta_huber_weight)
+        _non_negative(name, "blur_sigma_init", self.blur_sigma_init)
+        _fraction(name, "blur_frac", self.blur_frac)
+
+
+@dataclasses.dataclass(frozen=True)
+class FlowStageConfig(StageConfig):
+    """Stage 2 (learning p_ψ by maximum likelihood on prototypes; Alg. 1 lines 16-18).
+
+    Extra field: `consistency_weight` (optional regulariser, see
+    [`sgm_eqx.losses.mle_loss`][]).
+    """
+
+    lr: float = 3e-3
+    init_mult: float = 0.1
+    final_mult: float = 0.03
+    clip_norm: float = 2.0
+    consistency_weight: float = 0.0
+
+    def __post_init__(self):
+        name = "FlowStageConfig"
+        self._check(name)
+        _non_negative(name, "consistency_weight", self.consistency_weight)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """A whole run: the model, both stages, and how often to validate and checkpoint.
+
+    `val_every`/`checkpoint_every` count steps within a stage (0 turns them off);
+    `val_batches` caps the number of validation batches (of the stage's batch size).
+    """
+
+    model: ModelConfig = ModelConfig()
+    inference: InferenceStageConfig = InferenceStageConfig()
+    flow: FlowStageConfig = FlowStageConfig()
+    val_every: int = 1000
+    checkpoint_every: int = 5000
+    val_batches: int = 20
+
+    def __post_init__(self):
+        if not isinstance(self.model, ModelConfig):
+            raise TypeError(f"`TrainConfig(model=...)`: expected a ModelConfig; got {self.model!r}")
+        if not isinstance(self.inference, InferenceStageConfig):
+            raise TypeError("`TrainConfig(inference=...)`: expected an InferenceStageConfig")
+        if not isinstance(self.flow, FlowStageConfig):
+            raise TypeError("`TrainConfig(flow=...)`: expected a FlowStageConfig")
+        for f in ("val_every", "checkpoint_every", "val_batches"):
+            _non_negative("TrainConfig", f, getattr(self, f))
+
+    def to_json(self) -> str:
+        """The config as a JSON string (tuples become lists)."""
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainConfig":
+        """Inverse of `to_json`."""
+        d = json.loads(text)
+
+        def tuples(sub: dict[str, Any]) -> dict[str, Any]:
+            return {k: tuple(v) if isinstance(v, list) else v for k, v in sub.items()}
+
+        return cls(
+            model=ModelConfig(**tuples(d["model"])),
+            inference=InferenceStageConfig(**tuples(d["inference"])),
+            flow=FlowStageConfig(**tuples(d["flow"])),
+            val_every=d["val_every"],
+            checkpoint_every=d["checkpoint_every"],
+            val_batches=d["val_batches"],
+        )

@@ -1,0 +1,209 @@
+"""The training loops of Algorithm 1: stage 1 (q_ω) then stage 2 (p_ψ)."""
+
+import dataclasses
+import os
+import pathlib
+
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+from jax.sharding import Mesh
+from jaxtyping import Array, Float, PRNGKeyArray
+from tqdm.auto import tqdm
+
+from .._sgm import SGM
+from ._checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from ._config import TrainConfig
+from ._model import build_model
+from ._optim import Stage
+from ._step import (
+    TrainState,
+    init_state,
+    make_eval_fn,
+    make_train_step,
+    replicate,
+    stage_config_of,
+    validation_loss,
+)
+
+_STAGE_LABEL = {"inference": "stage 1 (inference net q_ω)", "flow": "stage 2 (flow p_ψ)"}
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a non-finite loss or gradient; the offending update was not applied.
+
+    Attributes: `stage`, `step` (the step that failed, 0-based) and `loss` (its value).
+    """
+
+    def __init__(self, stage: str, step: int, loss: float, grad_norm: float, saved: str | None):
+        self.stage, self.step, self.loss = stage, step, loss
+        where = (
+            f" The last good state (before this step) is saved at {saved}."
+            if saved
+            else " No checkpoint directory was given; the last good state is `error.state`."
+        )
+        super().__init__(
+            f"{_STAGE_LABEL.get(stage, stage)}: non-finite loss at step {step} "
+            f"(loss={loss}, grad_norm={grad_norm}); the update was skipped and training "
+            f"stopped.{where} Lower the learning rate, raise the clipping or check the data."
+        )
+
+
+@dataclasses.dataclass
+class History:
+    """Losses logged by [`sgm_eqx.train.fit_stage`][]: `(step, value)` pairs.
+
+    `train` holds the mean training loss over each `log_every` window; `val` the validation
+    loss every `val_every` steps (and at the end).
+    """
+
+    train: list[tuple[int, float]] = dataclasses.field(default_factory=list)
+    val: list[tuple[int, float]] = dataclasses.field(default_factory=list)
+
+
+def _check_data(name: str, data, image_shape) -> None:
+    if data.ndim != 4 or tuple(data.shape[1:]) != tuple(image_shape):
+        raise ValueError(
+            f"`{name}`: expected images of shape (N, {', '.join(map(str, image_shape))}); got "
+            f"{tuple(data.shape)}"
+        )
+    if not jnp.issubdtype(data.dtype, jnp.floating):
+        raise TypeError(f"`{name}`: expected a floating array; got {data.dtype}")
+
+
+def fit_stage(
+    stage: Stage,
+    state: TrainState,
+    train_data: Float[Array, "N H W C"],
+    config: TrainConfig,
+    *,
+    val_data: Float[Array, "M H W C"] | None = None,
+    until: int | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    mesh: Mesh | None = None,
+    progress: bool = True,
+    log_every: int = 50,
+    history: History | None = None,
+) -> tuple[TrainState, History]:
+    """Run one stage of Algorithm 1 from `state` up to step `until` (default: the stage's
+    `steps`).
+
+    A plain Python loop around the jitted step of [`sgm_eqx.train.make_train_step`][], with a
+    tqdm bar, validation every `config.val_every` steps (and at the end) on `val_data`, and a
+    checkpoint every `config.checkpoint_every` steps (and at the end) in `checkpoint_dir`.
+    The data order and all randomness of step `t` are functions of `(state.key, t)` only, so
+    stopping at any step, saving and resuming gives the same result as an uninterrupted run.
+
+    A non-finite loss or gradient raises [`sgm_eqx.train.NonFiniteLossError`][] naming the
+    stage, the step and the value; the failing update is not applied and the last good state
+    is written to `checkpoint_dir` (when given) before raising.
+
+    With a `mesh` ([`sgm_eqx.train.make_mesh`][]), the batch is sharded over the devices and
+    the parameters are replicated.
+
+    **Returns:** `(state, history)`.
+    """
+    stage_cfg = stage_config_of(stage, config)
+    image_shape = config.model.image_shape
+    _check_data("fit_stage(train_data=...)", train_data, image_shape)
+    if val_data is not None:
+        _check_data("fit_stage(val_data=...)", val_data, image_shape)
+    total = stage_cfg.steps if until is None else min(int(until), stage_cfg.steps)
+    history = History() if history is None else history
+    step_fn = make_train_step(stage, stage_cfg, mesh=mesh)
+    evaluate = make_eval_fn(stage, stage_cfg) if val_data is not None else None
+    data = replicate(jnp.asarray(train_data), mesh)
+    state = replicate(state, mesh)
+    val_key = jr.fold_in(state.key, 2**31 - 1)
+    start = int(state.step)
+    bar = tqdm(total=total, initial=start, desc=_STAGE_LABEL[stage], disable=not progress)
+    window: list[float] = []
+
+    def validate(s: TrainState) -> None:
+        if evaluate is None:
+            return
+        v = validation_loss(
+            evaluate, s.model, val_data, val_key, stage_cfg.batch_size, config.val_batches
+        )
+        history.val.append((int(s.step), v))
+        bar.set_postfix(val=f"{v:.4g}", refresh=False)
+
+    for t in range(start, total):
+        state, metrics = step_fn(data, state)
+        loss = float(metrics["loss"])
+        if not bool(metrics["finite"]):
+            saved = None
+            if checkpoint_dir is not None:
+                saved = str(save_checkpoint(checkpoint_dir, stage, state, config))
+            bar.close()
+            err = NonFiniteLossError(stage, t, loss, float(metrics["grad_norm"]), saved)
+            err.state = state  # pyright: ignore[reportAttributeAccessIssue]
+            raise err
+        window.append(loss)
+        done = t + 1
+        if len(window) == log_every or done == total:
+            history.train.append((done, float(np.mean(window))))
+            bar.set_postfix(loss=f"{history.train[-1][1]:.4g}", refresh=False)
+            window = []
+        if config.val_every and done % config.val_every == 0 and done != total:
+            validate(state)
+        if (
+            checkpoint_dir is not None
+            and config.checkpoint_every
+            and done % config.checkpoint_every == 0
+        ):
+            save_checkpoint(checkpoint_dir, stage, state, config)
+        bar.update(1)
+    if total > start:
+        validate(state)
+        if checkpoint_dir is not None:
+            save_checkpoint(checkpoint_dir, stage, state, config)
+    bar.close()
+    return state, history
+
+
+def train(
+    key: PRNGKeyArray,
+    train_data: Float[Array, "N H W C"],
+    config: TrainConfig,
+    *,
+    val_data: Float[Array, "M H W C"] | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    mesh: Mesh | None = None,
+    progress: bool = True,
+    model: SGM | None = None,
+) -> tuple[SGM, dict[str, History]]:
+    """Algorithm 1: build the SGM, train q_ω (stage 1), then p_ψ (stage 2).
+
+    **Arguments:**
+
+    - `key`: PRNG key of the run (model initialisation, data order, augmentations).
+    - `train_data`: training images `(N, H, W, C)`, floats (e.g. in [0, 1]).
+    - `config`: a [`sgm_eqx.train.TrainConfig`][] (see [`sgm_eqx.train.get_preset`][]).
+    - `val_data`: held-out images for the validation losses, or `None`.
+    - `checkpoint_dir`: where to save checkpoints. If it already holds checkpoints of this
+      run, training resumes from them (stage 2 if present, else stage 1) and reproduces the
+      uninterrupted run exactly.
+    - `mesh`: data parallelism over the devices of a mesh ([`sgm_eqx.train.make_mesh`][]).
+    - `progress`: show tqdm progress bars.
+    - `model`: start from this model instead of `build_model(key, config.model)`.
+
+    **Returns:** `(model, {"inference": History, "flow": History})`.
+    """
+    k_model, k_inf, k_flow = jr.split(key, 3)
+    histories = {"inference": History(), "flow": History()}
+    common = dict(val_data=val_data, checkpoint_dir=checkpoint_dir, mesh=mesh, progress=progress)
+    ckpt = pathlib.Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if ckpt is not None and checkpoint_path(ckpt, "flow").is_file():
+        state, _ = load_checkpoint(ckpt, "flow", config)
+    else:
+        if ckpt is not None and checkpoint_path(ckpt, "inference").is_file():
+            state, _ = load_checkpoint(ckpt, "inference", config)
+        else:
+            if model is None:
+                model = build_model(k_model, config.model)
+            state = init_state(k_inf, model, "inference", config.inference)
+        state, histories["inference"] = fit_stage("inference", state, train_data, config, **common)
+        state = init_state(k_flow, state.model, "flow", config.flow)
+    state, histories["flow"] = fit_stage("flow", state, train_data, config, **common)
+    return state.model, histories

@@ -1,0 +1,72 @@
+"""Building the SGM described by a [`sgm_eqx.train.ModelConfig`][]."""
+
+from jaxtyping import PRNGKeyArray
+
+from .._sgm import SGM, make_sgm
+from ..groups import Affine2D, HSVColor, Product
+from ..nn import make_inference_net, make_transformation_flow
+from ._config import ModelConfig
+
+
+def make_action(config: ModelConfig):
+    """The identity element of the configured group action (the SGM's template)."""
+    if config.action == "affine":
+        return Affine2D.identity(order=config.interpolation_order)
+    if config.action == "color":
+        return HSVColor.identity()
+    return Product(Affine2D.identity(order=config.interpolation_order), HSVColor.identity())
+
+
+def build_model(key: PRNGKeyArray, config: ModelConfig) -> SGM:
+    """A freshly initialised SGM: identity inference (η = 0) and a near-identity flow.
+
+    Uses [`sgm_eqx.nn.make_inference_net`][] and [`sgm_eqx.nn.make_transformation_flow`][]
+    with the sizes of `config`, assembled by [`sgm_eqx.make_sgm`][]. The same `(key,
+    config)` always gives the same model; checkpoints use it (under `eqx.filter_eval_shape`)
+    as their template.
+    """
+    action = make_action(config)
+    n_params = action.n_params
+    if config.eta_bound is not None and len(config.eta_bound) != n_params:
+        raise ValueError(
+            f"`ModelConfig(eta_bound=...)`: expected {n_params} bounds for action "
+            f"{config.action!r}; got {len(config.eta_bound)}"
+        )
+    inf_key, flow_key, sgm_key = _split3(key)
+    inference = make_inference_net(
+        inf_key,
+        image_shape=config.image_shape,
+        n_params=n_params,
+        hidden=config.inference_hidden,
+        backbone=config.inference_backbone,
+        eta_bound=config.eta_bound,
+        dropout=config.inference_dropout,
+        init_scale=config.init_scale,
+    )
+    flow = make_transformation_flow(
+        flow_key,
+        image_shape=config.image_shape,
+        n_params=n_params,
+        flow_layers=config.flow_layers,
+        bins=config.flow_bins,
+        interval=config.flow_interval,
+        feature_hidden=config.feature_hidden,
+        base_hidden=config.base_hidden,
+        nn_width=config.flow_nn_width,
+        dropout=config.flow_dropout,
+        eta_bound=config.eta_bound,
+    )
+    return make_sgm(
+        sgm_key,
+        action=action,
+        image_shape=config.image_shape,
+        inference=inference,
+        flow=flow,
+    )
+
+
+def _split3(key):
+    import jax.random as jr
+
+    a, b, c = jr.split(key, 3)
+    return a, b, c

@@ -1,0 +1,75 @@
+"""Optimiser, learning-rate schedule, blur schedule and the trainable part of the model."""
+
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+import paramax
+from jaxtyping import Array, Float, Int
+
+from ._config import InferenceStageConfig, StageConfig
+
+Stage = Literal["inference", "flow"]
+
+
+def make_schedule(config: StageConfig) -> optax.Schedule:
+    """Linear warm-up from `lr * init_mult` to `lr`, then cosine decay to `lr * final_mult`
+    at step `steps` (`optax.warmup_cosine_decay_schedule`; App. C).
+    """
+    warmup = round(config.warmup_frac * config.steps)
+    return optax.warmup_cosine_decay_schedule(
+        init_value=config.lr * config.init_mult,
+        peak_value=config.lr,
+        warmup_steps=warmup,
+        decay_steps=max(config.steps, warmup + 1),
+        end_value=config.lr * config.final_mult,
+    )
+
+
+def make_optimizer(config: StageConfig) -> optax.GradientTransformation:
+    """`clip_by_global_norm(clip_norm)` then AdamW (weight decay `weight_decay`) on
+    [`sgm_eqx.train.make_schedule`][] (App. C).
+
+    One learning rate for every trainable leaf, including the homoscedastic scale of q_ω:
+    the paper specifies no separate rate for it (App. B, C), so none is used.
+    """
+    return optax.chain(
+        optax.clip_by_global_norm(config.clip_norm),
+        optax.adamw(make_schedule(config), weight_decay=config.weight_decay),
+    )
+
+
+def blur_sigma(config: InferenceStageConfig, step: Int[Array, ""]) -> Float[Array, ""]:
+    """σ of the stage-1 Gaussian blur at `step`: `blur_sigma_init` decayed linearly to 0 over
+    the first `blur_frac * steps` steps, 0 afterwards (App. B "blurring schedule", App. C).
+    """
+    n = max(config.blur_frac * config.steps, 1.0)
+    frac = jnp.clip(1.0 - step.astype(jnp.float32) / n, 0.0, 1.0)
+    return config.blur_sigma_init * frac
+
+
+def _is_non_trainable(leaf) -> bool:
+    return isinstance(leaf, paramax.NonTrainable)
+
+
+def trainable_filter(model, stage: Stage):
+    """Filter spec (a pytree of bools like `model`) selecting the trainable leaves of a stage:
+    the inexact arrays of `model.inference_net` (stage `"inference"`) or of `model.flow`
+    (stage `"flow"`; `paramax.NonTrainable` parts excluded). Everything else is frozen.
+    """
+    if stage not in ("inference", "flow"):
+        raise ValueError(
+            f"`trainable_filter(stage=...)`: expected 'inference' or 'flow'; got {stage!r}"
+        )
+    spec = jax.tree_util.tree_map(lambda _: False, model)
+    if stage == "inference":
+        sub = jax.tree_util.tree_map(eqx.is_inexact_array, model.inference_net)
+        return eqx.tree_at(lambda m: m.inference_net, spec, replace=sub)
+    sub = jax.tree_util.tree_map(
+        lambda leaf: False if _is_non_trainable(leaf) else eqx.is_inexact_array(leaf),
+        model.flow,
+        is_leaf=_is_non_trainable,
+    )
+    return eqx.tree_at(lambda m: m.flow, spec, replace=sub)

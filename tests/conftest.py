@@ -1,0 +1,34 @@
+"""Shared test configuration.
+
+The jaxtyping import hook (``--jaxtyping-packages=sgm_eqx,beartype.beartype`` in
+``pyproject.toml``) instruments ``sgm_eqx`` at import time, so the package must only be
+imported lazily, inside tests or fixtures, never at the top of this file.
+"""
+
+import itertools
+
+import hypothesis
+import jax
+import jax.random as jr
+import pytest
+
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+# JAX compiles on first use; property tests must not be judged by wall time.
+hypothesis.settings.register_profile(
+    "sgm", deadline=None, max_examples=25, derandomize=True, print_blob=True
+)
+hypothesis.settings.load_profile("sgm")
+
+
+@pytest.fixture
+def getkey():
+    """Return a function that hands out a fresh typed PRNG key on every call."""
+    counter = itertools.count()
+    base = jr.key(0)
+
+    def _getkey():
+        return jr.fold_in(base, next(counter))
+
+    return _getkey

@@ -1,0 +1,224 @@
+import functools
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import pytest
+from jaxtyping import TypeCheckError
+from test_train._helpers import (
+    SIZE,
+    ConstantNet,
+    LinearGaussianFlow,
+    OracleNet,
+    Rotation2D,
+    orbit,
+    orientation,
+    prototype,
+)
+
+AUG = 0.8  # rotations of the orbit (±0.6) composed with augmentations stay < π/2 (moments)
+
+
+@pytest.fixture(scope="module")
+def parts():
+    from sgm_eqx import _sgm
+    from sgm_eqx.losses import UniformAugmentation
+    from sgm_eqx.nn import make_inference_net
+
+    key = jr.key(123)
+    k1, k2, k3 = jr.split(key, 3)
+    # A linear-Gaussian p(η | x̂) keeps compile times small; the real flow is exercised by
+    # the training tests.
+    flow = LinearGaussianFlow(k1)
+    oracle = OracleNet(orientation(prototype()))
+    random_net = make_inference_net(k2, image_shape=(SIZE, SIZE, 1), n_params=1, hidden=(32,))
+    head = random_net.head
+    random_net = eqx.tree_at(
+        lambda n: (n.head.weight, n.head.bias),
+        random_net,
+        (jr.normal(k3, head.weight.shape), jnp.zeros(head.bias.shape)),
+    )
+
+    def sgm(net):
+        return _sgm.SGM(Rotation2D.identity(), net, flow)
+
+    xs, theta = orbit(jr.key(7), 8)
+    return dict(
+        sgm=sgm,
+        oracle=sgm(oracle),
+        random=sgm(random_net),
+        identity=sgm(ConstantNet(jnp.zeros(1))),
+        aug=UniformAugmentation.symmetric((AUG,)),
+        xs=xs,
+    )
+
+
+@functools.cache
+def _jitted_batch_loss():
+    from sgm_eqx.losses import batch_loss
+
+    return eqx.filter_jit(batch_loss)
+
+
+def _batch(loss_fn, model, xs, key, **kw):
+    # One compiled program per (loss, static kwargs), shared by the tests.
+    return _jitted_batch_loss()(loss_fn, model, xs, key, **kw)
+
+
+def _floor(xs, key, n):
+    # The interpolation floor: mse of a warp there and back with the *exact* angles.
+    thetas = jr.uniform(key, (xs.shape[0], n), minval=-AUG, maxval=AUG)
+
+    def one(x, ts):
+        back = jax.vmap(lambda t: Rotation2D(-t).apply(Rotation2D(t).apply(x)))(ts)
+        return jnp.mean(jnp.square(back - x[None]))
+
+    return float(jnp.mean(jax.jit(jax.vmap(one))(xs, thetas)))
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_ssl_loss_of_oracle_is_at_interpolation_floor_and_far_below_random_net(parts, symmetric):
+    from sgm_eqx.losses import inference_loss
+
+    key = jr.key(0)
+    kw = (
+        dict(augmentation=parts["aug"], symmetric=True)
+        if symmetric
+        else dict(augmentation=parts["aug"])
+    )
+    oracle, _ = _batch(inference_loss, parts["oracle"], parts["xs"], key, **kw)
+    rand, _ = _batch(inference_loss, parts["random"], parts["xs"], key, **kw)
+    floor = _floor(parts["xs"], jr.key(1), 5)
+    # The oracle's composed warp undoes the augmentation up to the moment estimate's small
+    # angle error; the remaining error is one bilinear round trip (the floor), so within 2x
+    # of it, and 20x below a random network (which leaves the rotations in place).
+    assert float(oracle) < 2.0 * floor
+    assert float(rand) > 20.0 * float(oracle)
+
+
+def test_invertibility_loss_is_zero_for_identity_net(parts, getkey):
+    from sgm_eqx.losses import invertibility_loss
+
+    loss, aux = eqx.filter_jit(invertibility_loss)(parts["identity"], parts["xs"][0], getkey())
+    # T_0 samples exactly at pixel centres: no interpolation error beyond float rounding.
+    assert float(loss) < 1e-10
+    assert float(aux["invertibility"]) == float(loss)
+
+
+def test_invertibility_loss_is_positive_when_content_leaves_the_frame(parts, getkey):
+    from sgm_eqx.losses import invertibility_loss
+
+    x = prototype()
+    net = ConstantNet(jnp.array([0.0]))
+    big = eqx.tree_at(lambda m: m.inference_net, parts["identity"], net)
+    assert float(invertibility_loss(big, x, getkey())[0]) < 1e-10
+    # A rotation by π/4 moves corner content out and back: a clearly positive loss.
+    turned = eqx.tree_at(
+        lambda m: m.inference_net, parts["identity"], ConstantNet(jnp.array([0.785]))
+    )
+    assert float(invertibility_loss(turned, x, getkey())[0]) > 1e-6
+
+
+def test_mle_loss_gives_no_gradient_to_inference_net(parts, getkey):
+    from sgm_eqx.losses import mle_loss
+
+    model = parts["random"]
+    x = parts["xs"][0]
+    key = getkey()
+
+    def f(m):
+        return mle_loss(m, x, key, augmentation=parts["aug"])[0]
+
+    grads = eqx.filter_jit(eqx.filter_grad(f))(model)
+    net_leaves = jax.tree_util.tree_leaves(eqx.filter(grads.inference_net, eqx.is_array))
+    flow_leaves = jax.tree_util.tree_leaves(eqx.filter(grads.flow, eqx.is_array))
+    assert net_leaves and all(bool(jnp.all(g == 0)) for g in net_leaves)
+    assert any(bool(jnp.any(g != 0)) for g in flow_leaves)
+
+
+def test_inference_loss_gives_gradient_to_inference_net_only(parts, getkey):
+    from sgm_eqx.losses import inference_loss
+
+    x = parts["xs"][0]
+    key = getkey()
+
+    def f(m):
+        return inference_loss(m, x, key, augmentation=parts["aug"], invertibility_weight=0.1)[0]
+
+    grads = eqx.filter_jit(eqx.filter_grad(f))(parts["random"])
+    net_leaves = jax.tree_util.tree_leaves(eqx.filter(grads.inference_net, eqx.is_array))
+    flow_leaves = jax.tree_util.tree_leaves(eqx.filter(grads.flow, eqx.is_array))
+    assert any(bool(jnp.any(g != 0)) for g in net_leaves)
+    assert all(bool(jnp.all(g == 0)) for g in flow_leaves)
+
+
+@pytest.mark.parametrize("name", ["inference", "mle", "consistency"])
+def test_losses_are_pure_functions_of_the_key(parts, name):
+    from sgm_eqx.losses import consistency_loss, inference_loss, mle_loss
+
+    fn = {"inference": inference_loss, "mle": mle_loss, "consistency": consistency_loss}[name]
+    kw = dict(augmentation=parts["aug"])
+    model, xs = parts["random"], parts["xs"]
+    a, _ = _batch(fn, model, xs, jr.key(5), **kw)
+    b, _ = _batch(fn, model, xs, jr.key(5), **kw)
+    c, _ = _batch(fn, model, xs, jr.key(6), **kw)
+    assert float(a) == float(b)
+    assert float(a) != float(c)
+
+
+def test_batch_loss_is_mean_of_per_example_losses(parts):
+    from sgm_eqx.losses import inference_loss
+
+    model, xs = parts["random"], parts["xs"][:3]
+    key = jr.key(3)
+    mean, aux = _batch(inference_loss, model, xs, key, augmentation=parts["aug"])
+    keys = jr.split(key, 3)
+    one = eqx.filter_jit(lambda m, x, k: inference_loss(m, x, k, augmentation=parts["aug"])[0])
+    each = [one(model, xs[i], keys[i]) for i in range(3)]
+    # vmapped vs. unbatched evaluation: float32 rounding only.
+    assert jnp.allclose(mean, jnp.mean(jnp.stack(each)), rtol=1e-5, atol=1e-7)
+    assert set(aux) == {"ssl", "invertibility", "eta_huber", "q_scale"}
+
+
+def test_consistency_regulariser_is_weighted_pairwise_spread_of_log_probs(parts):
+    from sgm_eqx.losses import mle_loss
+
+    x = parts["xs"][0]
+    f = eqx.filter_jit(
+        lambda m, x, k, n: mle_loss(
+            m, x, k, augmentation=parts["aug"], n_samples=n, consistency_weight=2.0
+        )
+    )
+    loss1, aux1 = f(parts["random"], x, jr.key(9), 1)
+    loss5, aux5 = f(parts["random"], x, jr.key(9), 5)
+    assert float(aux1["consistency"]) == 0.0  # one prototype: nothing to compare
+    assert float(loss1) == float(aux1["nll"])
+    assert float(aux5["consistency"]) > 0.0
+    assert jnp.allclose(loss5, aux5["nll"] + 2.0 * aux5["consistency"], rtol=1e-6)
+
+
+def test_uniform_augmentation_stays_within_bounds(getkey):
+    from sgm_eqx.losses import UniformAugmentation
+
+    aug = UniformAugmentation.symmetric((0.1, 2.0))
+    etas = jax.jit(jax.vmap(aug))(jr.split(getkey(), 2000))
+    assert bool(jnp.all(jnp.abs(etas) <= jnp.array([[0.1, 2.0]])))
+    # Uniform: the std is bound / sqrt(3); 2000 draws give ~2% relative error, allow 10%.
+    assert jnp.allclose(jnp.std(etas, axis=0), jnp.array([0.1, 2.0]) / jnp.sqrt(3.0), rtol=0.1)
+
+
+def test_bad_arguments_raise_clear_errors(parts, getkey):
+    from sgm_eqx.losses import UniformAugmentation, batch_loss, inference_loss
+
+    with pytest.raises(ValueError, match="n_samples"):
+        inference_loss(
+            parts["random"], parts["xs"][0], getkey(), augmentation=parts["aug"], n_samples=0
+        )
+    # With the jaxtyping import hook the annotation check fires first (TypeCheckError).
+    with pytest.raises((ValueError, TypeCheckError), match="xs"):
+        batch_loss(
+            inference_loss, parts["random"], parts["xs"][0], getkey(), augmentation=parts["aug"]
+        )
+    with pytest.raises((ValueError, TypeCheckError)):
+        UniformAugmentation(jnp.zeros(2), jnp.zeros(3))

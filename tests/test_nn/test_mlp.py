@@ -1,0 +1,84 @@
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import pytest
+
+
+def test_mlp_block_is_dense_gelu_layernorm(getkey):
+    from sgm_eqx.nn import MLP
+
+    mlp = MLP(5, (7, 3), key=getkey())
+    x = jr.normal(getkey(), (5,))
+    h = x
+    for lin in mlp.linears:
+        h = jax.nn.gelu(lin.weight @ h + lin.bias)
+        h = (h - h.mean()) / jnp.sqrt(h.var() + 1e-5)  # LayerNorm at init: weight 1, bias 0
+    # float32 round-off of a few ops on O(1) values.
+    assert jnp.allclose(eqx.filter_jit(mlp)(x), h, atol=1e-5)
+    assert mlp.out_size == 3
+
+
+def test_mlp_dropout_only_with_key(getkey):
+    from sgm_eqx.nn import MLP
+
+    mlp = MLP(4, (64,), dropout=0.5, key=getkey())
+    x = jr.normal(getkey(), (4,))
+    assert jnp.array_equal(mlp(x), mlp(x))
+    y = mlp(x, key=getkey())
+    # inverted dropout: kept entries are scaled by 1 / (1 - p), the others are zero.
+    dropped = y == 0
+    assert 0 < int(dropped.sum()) < 64
+    assert jnp.allclose(jnp.where(dropped, 0.0, y), jnp.where(dropped, 0.0, 2 * mlp(x)), atol=1e-6)
+
+
+def test_mlp_without_dropout_ignores_key(getkey):
+    from sgm_eqx.nn import MLP
+
+    mlp = MLP(4, (8,), key=getkey())
+    x = jr.normal(getkey(), (4,))
+    assert jnp.array_equal(mlp(x), mlp(x, key=getkey()))
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0])
+def test_mlp_rejects_bad_dropout(getkey, bad):
+    from sgm_eqx.nn import MLP
+
+    with pytest.raises(ValueError, match="dropout"):
+        MLP(4, (8,), dropout=bad, key=getkey())
+
+
+def test_conv_encoder_shapes_and_strides(getkey):
+    from sgm_eqx.nn import ConvEncoder
+
+    enc = ConvEncoder((12, 12, 3), (4, 8, 8), (16,), n_strided=2, key=getkey())
+    # 12 -> 6 -> 3 -> 3 spatially; the MLP sees 8 * 3 * 3 inputs.
+    assert enc.mlp.in_size == 8 * 3 * 3
+    out = eqx.filter_eval_shape(enc, jax.ShapeDtypeStruct((12, 12, 3), jnp.float32))
+    assert out.shape == (16,)
+    assert enc.out_size == 16
+
+
+def test_encoders_reject_wrong_image_shape(getkey):
+    from sgm_eqx.nn import ConvEncoder, MLPEncoder
+
+    encoders = (MLPEncoder((8, 8, 1), (4,), key=getkey()), ConvEncoder((8, 8, 1), key=getkey()))
+    for enc in encoders:
+        with pytest.raises(ValueError, match=r"expected an image of shape \(8, 8, 1\)"):
+            eqx.filter_eval_shape(enc, jax.ShapeDtypeStruct((8, 8, 2), jnp.float32))
+
+
+def test_mlp_encoder_flattens_row_major(getkey):
+    from sgm_eqx.nn import MLPEncoder
+
+    enc = MLPEncoder((3, 4, 2), (5,), key=getkey())
+    x = jr.normal(getkey(), (3, 4, 2))
+    assert jnp.array_equal(enc(x), enc.mlp(x.reshape(-1)))
+
+
+def test_mlp_is_a_pytree_of_arrays_only(getkey):
+    from sgm_eqx.nn import MLP
+
+    mlp = MLP(3, (4, 4), key=getkey())
+    leaves = jax.tree.leaves(mlp)
+    assert all(eqx.is_inexact_array(x) for x in leaves)

@@ -1,0 +1,89 @@
+import math
+
+import jax.numpy as jnp
+import pytest
+
+
+def test_presets_carry_the_papers_hyper_parameters():
+    from sgm_eqx.train import PRESET_NAMES, get_preset
+
+    assert set(PRESET_NAMES) == {"mnist-affine", "mnist-color", "dsprites", "cpu-small"}
+    c1 = get_preset("mnist-affine")  # App. C.1
+    assert c1.inference.batch_size == 512 and c1.inference.n_samples == 5
+    assert (c1.inference.lr, c1.inference.init_mult, c1.inference.final_mult) == (3e-4, 1e-2, 1e-3)
+    assert (c1.inference.warmup_frac, c1.inference.clip_norm) == (0.2, 10.0)
+    assert c1.inference.invertibility_weight == 0.1 and c1.inference.symmetric
+    assert c1.inference.blur_sigma_init == 0.0 and c1.inference.weight_decay == 1e-4
+    assert c1.inference.augment_bounds == (0.25, 0.25, math.pi, 0.25, 0.25)
+    assert (c1.flow.lr, c1.flow.init_mult, c1.flow.final_mult) == (3e-3, 0.1, 0.03)
+    assert (c1.flow.clip_norm, c1.flow.warmup_frac, c1.flow.steps) == (2.0, 0.2, 60_000)
+    assert c1.model.inference_hidden == (2048, 1024, 512, 256)
+    assert c1.model.feature_hidden == (1024, 512, 512) and c1.model.flow_layers == 6
+    assert c1.model.flow_bins == 6 and c1.model.flow_dropout == 0.2
+    c2 = get_preset("mnist-color")  # App. C.2
+    assert c2.model.eta_bound == (0.5, 2.301, 0.51) and c2.inference.invertibility_weight == 0
+    assert (c2.inference.blur_sigma_init, c2.inference.clip_norm) == (3.0, 2.0)
+    assert (c2.inference.final_mult, c2.inference.warmup_frac) == (1e-4, 0.1)
+    assert c2.flow.steps == 15_000
+    c3 = get_preset("dsprites")  # App. C.3
+    assert c3.model.eta_bound == (0.75, 0.75, math.pi, 0.75, 0.75)
+    assert not c3.inference.symmetric and c3.inference.invertibility_weight == 0
+    assert (c3.inference.lr, c3.inference.init_mult, c3.inference.clip_norm) == (1e-3, 3e-2, 3.0)
+    assert c3.inference.warmup_frac == 0.05
+    assert c3.flow.augment_bounds == tuple(0.75 * b for b in c3.inference.augment_bounds)
+    assert (c3.flow.lr, c3.flow.final_mult, c3.model.flow_dropout) == (3e-4, 0.3, 0.05)
+    small = get_preset("cpu-small")
+    assert small.model.image_shape == (32, 32, 1) and small.model.inference_hidden == (256, 128)
+    with pytest.raises(ValueError, match="unknown preset"):
+        get_preset("mnist")
+
+
+@pytest.mark.parametrize("name", ["mnist-affine", "mnist-color", "dsprites", "cpu-small"])
+def test_config_json_round_trip_is_exact(name):
+    from sgm_eqx.train import TrainConfig, get_preset
+
+    config = get_preset(name)
+    assert TrainConfig.from_json(config.to_json()) == config
+
+
+def test_schedule_warms_up_then_decays_to_final_multiplier():
+    from sgm_eqx.train import InferenceStageConfig, make_schedule
+
+    cfg = InferenceStageConfig(
+        steps=1000, lr=1e-3, init_mult=1e-2, final_mult=1e-3, warmup_frac=0.2
+    )
+    s = make_schedule(cfg)
+    assert jnp.allclose(s(0), 1e-5) and jnp.allclose(s(200), 1e-3)
+    assert jnp.allclose(s(1000), 1e-6, rtol=1e-4)
+    assert float(s(600)) < float(s(300))
+
+
+def test_blur_sigma_decays_linearly_to_zero_over_the_first_fraction():
+    from sgm_eqx.train import InferenceStageConfig, blur_sigma
+
+    cfg = InferenceStageConfig(steps=10_000, blur_sigma_init=3.0, blur_frac=0.01)
+    sig = [float(blur_sigma(cfg, jnp.asarray(t))) for t in (0, 50, 100, 5000)]
+    assert sig == pytest.approx([3.0, 1.5, 0.0, 0.0])
+
+
+def test_bad_config_values_raise_clear_errors():
+    from sgm_eqx.train import FlowStageConfig, InferenceStageConfig, ModelConfig
+
+    with pytest.raises(ValueError, match=r"InferenceStageConfig\(steps=...\)"):
+        InferenceStageConfig(steps=0)
+    with pytest.raises(ValueError, match=r"FlowStageConfig\(warmup_frac=...\)"):
+        FlowStageConfig(warmup_frac=1.5)
+    with pytest.raises(ValueError, match=r"ModelConfig\(flow_layers=...\)"):
+        ModelConfig(flow_layers=0)
+
+
+def test_batch_order_is_a_permutation_per_epoch():
+    import jax.random as jr
+
+    from sgm_eqx.train import batch_indices
+
+    key = jr.key(0)
+    idx = jnp.concatenate([batch_indices(key, jnp.asarray(t), 12, 4) for t in range(3)])
+    assert sorted(idx.tolist()) == list(range(12))
+    again = batch_indices(key, jnp.asarray(1), 12, 4)
+    assert bool(jnp.all(again == idx[4:8]))
