@@ -20,7 +20,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Ruff lint and format check."""
-    session.install("ruff")
+    session.install("ruff==0.17.6")  # pinned: formatting must not drift between machines
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 

@@ -15,14 +15,16 @@ companion systems. Subpackages:
 
 import importlib.metadata
 
-from . import data as data
-from . import detect as detect
-from . import experiments as experiments
-from . import groups as groups
-from . import image as image
-from . import losses as losses
-from . import nn as nn
-from . import train as train
+from . import (
+    data as data,
+    detect as detect,
+    experiments as experiments,
+    groups as groups,
+    image as image,
+    losses as losses,
+    nn as nn,
+    train as train,
+)
 from ._sgm import SGM as SGM, make_sgm as make_sgm
 
 try:

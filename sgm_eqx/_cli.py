@@ -11,13 +11,21 @@ import sys
 
 # name -> (module, one-line help)
 _COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("sgm_eqx.experiments._demo", "end-to-end demo on built-in data, writes figures"),
+    "train": ("sgm_eqx.experiments._cmd_train", "train an SGM (Algorithm 1: stage 1, 2 or both)"),
+    "sample": ("sgm_eqx.experiments._cmd_sample", "prototypes, inferred and sampled eta, variants"),
+    "evaluate": ("sgm_eqx.experiments._cmd_evaluate", "metrics of a trained SGM as JSON"),
+    "figures": ("sgm_eqx.experiments._cmd_figures", "figures of a trained SGM as PNGs"),
+    "demo": ("sgm_eqx.experiments._demo", "end-to-end demo on built-in dSprites: train, figures"),
+    "detect": ("sgm_eqx.detect._cli", "learn a one-parameter symmetry from image pairs"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sgm-eqx`` console script."""
-    parser = argparse.ArgumentParser(prog="sgm-eqx", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="sgm-eqx",
+        description="sgm_eqx: learn which symmetries a dataset has, and how much of each.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in _COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

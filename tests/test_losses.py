@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import pytest
 from jaxtyping import TypeCheckError
-from test_train._helpers import (
+from train_helpers import (
     SIZE,
     ConstantNet,
     LinearGaussianFlow,

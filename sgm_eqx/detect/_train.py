@@ -36,9 +36,12 @@ def make_train_step(
             )
 
         (loss, aux), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(model)
-        updates, opt_state = optimizer.update(
-            grads, opt_state, eqx.filter(model, eqx.is_inexact_array)
-        )
+        # optax's bias correction and schedules compute `float ** int32`; allow standard
+        # promotion there (callers may run with jax_numpy_dtype_promotion="strict").
+        with jax.numpy_dtype_promotion("standard"):
+            updates, opt_state = optimizer.update(
+                grads, opt_state, eqx.filter(model, eqx.is_inexact_array)
+            )
         model = eqx.apply_updates(model, updates)
         return model, opt_state, loss, aux
 
@@ -82,7 +85,8 @@ def fit_symmetry(
     optimizer = optax.multi_transform(
         {"net": optax.adam(net_lr), "alpha": optax.adam(alpha_lr)}, labels
     )
-    opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
+    with jax.numpy_dtype_promotion("standard"):
+        opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
     step = make_train_step(
         optimizer, weights=weights, taylor_order=taylor_order, blur_sigma=blur_sigma
     )

@@ -21,6 +21,10 @@ _AFFINE_GENERATORS: dict[str, np.ndarray] = {
     "shear": np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]),
 }
 TRANSFORMS: tuple[str, ...] = (*_AFFINE_GENERATORS, "sct")
+# Zeros outside the image, interpolated towards them across the border (scipy's "grid-constant"):
+# unlike "constant", a sample a rounding error outside the edge still reads the edge pixel, so
+# t = 0 is exactly the identity.
+_MODE = "grid-constant"
 
 
 def _affine_alpha(a: np.ndarray) -> np.ndarray:
@@ -47,7 +51,8 @@ class OneParameterTransform(eqx.Module):
     An image is transformed so that content at `p` moves to `φ_t(p)`: `out(p) = in(φ_{-t}(p))`,
     resampled once by [`sgm_eqx.groups.Affine2D`][] (matrix `exp(t A)`) or
     [`sgm_eqx.groups.SpecialConformal`][] with interpolation `order` (0, 1 or 3; default 1,
-    bilinear, as torchvision's `affine` used in the paper) and zeros outside.
+    bilinear, as torchvision's `affine` used in the paper) and zeros outside (mode
+    `"grid-constant"`, so `t = 0` is exactly the identity).
     """
 
     kind: str = eqx.field(static=True)
@@ -97,15 +102,16 @@ class OneParameterTransform(eqx.Module):
                 points
             )
         m = jsl.expm(t * jnp.asarray(self._affine_generator(), dtype=points.dtype))
-        return points @ m[:2, :2].T + m[:2, 2]
+        shift = jnp.reshape(m[:2, 2], (1,) * (points.ndim - 1) + (2,))  # explicit broadcast
+        return points @ m[:2, :2].T + shift
 
     def apply(self, image: Float[Array, "H W C"], t: Float[Array, ""]) -> Float[Array, "H W C"]:
         """Transform one image "H W C" by `φ_t`."""
         if self._is_sct:
             b = jnp.stack([t, jnp.zeros_like(t)])
-            return SpecialConformal.from_params(b, order=self.order).apply(image)
+            return SpecialConformal.from_params(b, order=self.order, mode=_MODE).apply(image)
         m = jsl.expm(t * jnp.asarray(self._affine_generator(), dtype=image.dtype))
-        return Affine2D(m, order=self.order).apply(image)
+        return Affine2D(m, order=self.order, mode=_MODE).apply(image)
 
 
 class Magnitude(eqx.Module):

@@ -37,7 +37,8 @@ def test_separable_generator_equals_dense_basis_matrices(getkey):
 
 def _blob_function(centres, sigma):
     def f(p):  # p: (..., 2) normalised points -> (...,)
-        d2 = jnp.sum((p[..., None, :] - centres) ** 2, axis=-1)
+        c = centres.reshape((1,) * (p.ndim - 1) + centres.shape)  # explicit broadcast
+        d2 = jnp.sum((p[..., None, :] - c) ** 2, axis=-1)
         return jnp.sum(jnp.exp(-0.5 * d2 / sigma**2), axis=-1)
 
     return f

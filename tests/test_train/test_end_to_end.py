@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import pytest
-from _helpers import SIZE, Rotation2D, orbit
+from train_helpers import SIZE, Rotation2D, orbit
 
 SPREAD = 0.6
 TRUE_STD = SPREAD / 3.0**0.5  # std of U(-0.6, 0.6) = 0.346
