@@ -222,3 +222,34 @@ def test_bad_arguments_raise_clear_errors(parts, getkey):
         )
     with pytest.raises((ValueError, TypeCheckError)):
         UniformAugmentation(jnp.zeros(2), jnp.zeros(3))
+
+
+class _PlainNet(eqx.Module):
+    """Not an AbstractInferenceNet: any Module `(x, *, key=None) -> eta` is accepted."""
+
+    weight: jax.Array
+
+    def __call__(self, x, *, key=None):
+        return jnp.sum(self.weight * x, keepdims=True).reshape(1)
+
+
+def test_losses_accept_any_module_with_the_inference_net_call_signature(parts, getkey):
+    from sgm_eqx.losses import inference_loss, mle_loss
+
+    model = parts["sgm"](_PlainNet(0.01 * jr.normal(jr.key(4), (SIZE, SIZE, 1))))
+    x, key = parts["xs"][0], getkey()
+
+    @eqx.filter_jit
+    def grads(m):
+        g_inf = eqx.filter_grad(
+            lambda m: inference_loss(m, x, key, augmentation=parts["aug"], n_samples=2)[0]
+        )(m)
+        g_mle = eqx.filter_grad(
+            lambda m: mle_loss(m, x, key, augmentation=parts["aug"], n_samples=2)[0]
+        )(m)
+        return g_inf.inference_net.weight, g_mle.inference_net.weight
+
+    g_inf, g_mle = grads(model)
+    # The plain net is a point estimate (zero scale): stage 1 trains it, stage 2 freezes it.
+    assert float(jnp.abs(g_inf).sum()) > 0
+    assert bool(jnp.all(g_mle == 0))

@@ -168,12 +168,14 @@ def _hsv_to_rgb_turns(h, s, v):
 
 def colorize_mnist(
     key: PRNGKeyArray,
-    images: Float[Array, "N H W 1"],
+    images: Float[Array, "N H W C"],
     *,
     max_hue: float = 0.3,
     saturation_range: tuple[float, float] = (0.6, 0.9),
 ) -> Float[Array, "N H W 3"]:
     """The paper's colour-MNIST protocol (Sec. 4), applied once per example.
+
+    `images` must be grey, `(N, H, W, 1)` in `[0, 1]`; the output is `(N, H, W, 3)`.
 
     Grey values become the red channel (`(g, 0, 0)`: hue 0, saturation 1, value g), then each
     image gets a hue shift drawn from `U(0, max_hue)` **in turns** (the default 0.3 turns is

@@ -131,8 +131,9 @@ def basis_matrices(
     `N = H * W`. `D_i = diag(m_i) @ D_x` (or `D_y`), where `m_i` is the term's monomial at the
     pixel centres and `D_x = (W/2) I_H ⊗ D_W`, `D_y = -(H/2) D_H ⊗ I_W` are the Shannon–Whittaker
     derivatives in normalised units (App. C, eq. 11). Memory is `k N²` floats: use it for latent
-    patches (`d x d`) and small images; for large images use [`apply_generator`][] which applies
-    the same operator separably.
+    patches (`d x d`) and small images; for large images use
+    [`apply_generator`][sgm_eqx.detect.apply_generator], which applies the same operator
+    separably.
 
     **Returns:** `Float[Array, "k N N"]` with `k = 6` or `12` in the module's term order.
     """

@@ -1,6 +1,5 @@
 """Images for symmetry detection: built-in synthetic smooth images and file loaders."""
 
-import gzip
 import pathlib
 
 import jax
@@ -8,6 +7,8 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
+
+from ..data import load_mnist
 
 
 def synthetic_images(
@@ -43,20 +44,6 @@ def synthetic_images(
     return img[..., None]
 
 
-def _read_idx_images(path: pathlib.Path) -> np.ndarray:
-    """Read an IDX3 (gzip) image file into uint8 `(N, H, W)`.
-
-    A private minimal reader, to be replaced by the `sgm_eqx.data` MNIST loader.
-    """
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    magic = int.from_bytes(raw[0:4], "big")
-    if magic != 2051:
-        raise ValueError(f"{path}: not an IDX3 image file (magic {magic}, expected 2051)")
-    n, h, w = (int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(3))
-    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, h, w)
-
-
 def load_images(
     spec: str, *, key: PRNGKeyArray, n: int | None = None, size: int | None = None
 ) -> Float[Array, "N H W C"]:
@@ -64,10 +51,11 @@ def load_images(
 
     SPEC is one of
 
-    - `mnist:DIR`: the first MNIST IDX image file found in `DIR` (`t10k-images-idx3-ubyte.gz`
-      or `train-images-idx3-ubyte.gz`);
+    - `mnist:DIR`: every MNIST image in `DIR` (all splits), read by
+      [`sgm_eqx.data.load_mnist`][] (`mnist.npz` or the IDX files);
     - `npz:PATH`: key `images`, `(N, H, W)` or `(N, H, W, C)`; integer arrays are divided by 255;
-    - `synthetic` or `synthetic:SIZE`: [`synthetic_images`][] (default size 16).
+    - `synthetic` or `synthetic:SIZE`: [`synthetic_images`][sgm_eqx.detect.synthetic_images]
+      (default size 16).
 
     **Arguments:**
 
@@ -81,15 +69,7 @@ def load_images(
         side = int(rest) if rest else (size or 16)
         return synthetic_images(k_make, n or 2048, size=side)
     if name == "mnist":
-        folder = pathlib.Path(rest or ".")
-        candidates = [folder / "t10k-images-idx3-ubyte.gz", folder / "train-images-idx3-ubyte.gz"]
-        found = [c for c in candidates if c.exists()]
-        if not found:
-            raise FileNotFoundError(
-                f"data SPEC {spec!r}: no MNIST image file in {folder} (looked for "
-                f"{[c.name for c in candidates]})"
-            )
-        arr = _read_idx_images(found[0])[..., None]
+        arr = np.asarray(load_mnist(rest or ".").images)
     elif name == "npz":
         path = pathlib.Path(rest)
         if not path.exists():

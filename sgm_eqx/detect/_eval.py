@@ -54,7 +54,18 @@ def plot_flow_field(
 ) -> None:
     """Save a quiver plot of the generator's vector field `(Γ_x, Γ_y)` on `[-1, 1]^2`.
 
-    With `alpha_true`, the true field is drawn beside it (sign-aligned to the learned one).
+    The same coefficients define `G_α` on the `d x d` latent patch and on the image (both span
+    `[-1, 1]^2` in normalised coordinates), so this is the latent flow of the paper's Fig. 2
+    (content moves along `-Γ` for `t > 0`). With `alpha_true`, the true field is drawn beside
+    it (unit norm, sign-aligned to the learned one: `tG = (-t)(-G)`).
+
+    **Arguments:**
+
+    - `alpha`: 6 or 12 learned coefficients (module term order).
+    - `path`: output image file.
+    - `grid`: arrows per side.
+    - `alpha_true`: optional true coefficients of the same length.
+    - `title`: optional figure title.
     """
     import matplotlib
 
@@ -77,7 +88,8 @@ def plot_flow_field(
         ax.set_aspect("equal")
         ax.set_xlim(-1.1, 1.1)
         ax.set_ylim(-1.1, 1.1)
-        ax.set_title(f"{name} generator field Γ")
+        ax.set_title(f"{name} G_α: flow field Γ")
+        ax.set_xlabel("x (latent patch / image, normalised)")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -34,7 +34,7 @@ def taylor_transform(
     """`[I + t G_α + (t G_α)²/2! + ... + (t G_α)^order/order!] x` in pixel space, per channel.
 
     `G_α` is the pixel-space generator with the same coefficients as the latent one, applied
-    separably ([`apply_generator`][]).
+    separably ([`apply_generator`][sgm_eqx.detect.apply_generator]).
     """
     if order < 1:
         raise ValueError(f"`taylor_transform(order=...)`: expected >= 1; got {order}")
@@ -81,9 +81,9 @@ def symmetry_loss(
 
     **Arguments:**
 
-    - `model`: the [`LatentSymmetryModel`][].
+    - `model`: the [`LatentSymmetryModel`][sgm_eqx.detect.LatentSymmetryModel].
     - `x0`, `xt`: the original image and its transformed version, "H W C".
-    - `weights`: the [`LossWeights`][] (default `LossWeights()`).
+    - `weights`: the [`LossWeights`][sgm_eqx.detect.LossWeights] (default `LossWeights()`).
     - `taylor_order`: number of Taylor terms in the α-matching loss (eq. 12).
     - `blur_sigma`: Gaussian blur (pixels) applied to both images inside the α-matching loss
       only. Shannon–Whittaker derivatives of sharp images (MNIST strokes) are large, so the
@@ -124,7 +124,10 @@ def batch_symmetry_loss(
     taylor_order: int = 2,
     blur_sigma: float = 0.0,
 ) -> tuple[Float[Array, ""], dict[str, Float[Array, " B"]]]:
-    """[`symmetry_loss`][] averaged over a batch (vmapped); `aux` keeps per-example values."""
+    """[`symmetry_loss`][sgm_eqx.detect.symmetry_loss] averaged over a batch (vmapped).
+
+    `aux` keeps the per-example values `(B,)` of every term.
+    """
     losses, aux = jax.vmap(
         lambda a, b: symmetry_loss(
             model, a, b, weights=weights, taylor_order=taylor_order, blur_sigma=blur_sigma

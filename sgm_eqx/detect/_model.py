@@ -55,11 +55,12 @@ class LatentSymmetryModel(eqx.Module):
     `α` is normalised to unit norm (`alpha()`), which removes the scale ambiguity
     `tG = (st)(G/s)`.
 
-    Build it with [`make_symmetry_model`][]. All methods act on one example.
+    Build it with [`make_symmetry_model`][sgm_eqx.detect.make_symmetry_model]. All methods act
+    on one example.
 
-    **Fields:** `encoder`, `decoder`, `t_net` ([`DenseNet`][]), `alpha_raw` (unnormalised
-    coefficients, `(k,)`), `latent_basis` (`(k, d², d²)`, not trained: gradients are stopped),
-    and static `image_shape`, `latent_size`, `channels`, `basis`.
+    **Fields:** `encoder`, `decoder`, `t_net` ([`DenseNet`][sgm_eqx.detect.DenseNet]),
+    `alpha_raw` (unnormalised coefficients, `(k,)`), `latent_basis` (`(k, d², d²)`, not
+    trained: gradients are stopped), and static `image_shape`, `latent_size`, `channels`, `basis`.
     """
 
     encoder: DenseNet
@@ -118,7 +119,7 @@ def make_symmetry_model(
     t_widths: Sequence[int] = (256, 64),
     basis: BasisName = "quadratic",
 ) -> LatentSymmetryModel:
-    """Build a [`LatentSymmetryModel`][] (App. D sizes by default).
+    """Build a [`LatentSymmetryModel`][sgm_eqx.detect.LatentSymmetryModel] (App. D sizes).
 
     **Arguments:**
 

@@ -23,8 +23,9 @@ def make_train_step(
 ) -> Callable:
     """A jitted step `(model, opt_state, x0, xt) -> (model, opt_state, loss, aux)`.
 
-    `eqx.filter_value_and_grad` of [`batch_symmetry_loss`][] and one optax update, inside one
-    `eqx.filter_jit`. Only inexact array leaves are trained (the latent basis gets zero
+    `eqx.filter_value_and_grad` of
+    [`batch_symmetry_loss`][sgm_eqx.detect.batch_symmetry_loss] and one optax update, inside
+    one `eqx.filter_jit`. Only inexact array leaves are trained (the latent basis gets zero
     gradients because it is used through `stop_gradient`).
     """
 

@@ -8,8 +8,7 @@ import jax.scipy.linalg as jsl
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ..groups import Affine2D
-from ..groups._sct import SpecialConformal
+from ..groups import Affine2D, SpecialConformal
 
 # Velocity fields V of the point flows, as 3x3 homogeneous generators (content at p moves with
 # dp/dt = A [p; 1]). The image generator is G = -V·∇ (see `_basis`).
@@ -117,8 +116,9 @@ class OneParameterTransform(eqx.Module):
 class Magnitude(eqx.Module):
     """A distribution of magnitudes `t`: an equal-weight mixture of Gaussians or a uniform.
 
-    Build it with [`parse_magnitude`][] or directly: `Magnitude("uniform", (lo, hi), 0.0)`,
-    `Magnitude("normal", (mu,), sigma)`, `Magnitude("modes", (m1, m2, ...), sigma)`.
+    Build it with [`parse_magnitude`][sgm_eqx.detect.parse_magnitude] or directly:
+    `Magnitude("uniform", (lo, hi), 0.0)`, `Magnitude("normal", (mu,), sigma)`,
+    `Magnitude("modes", (m1, m2, ...), sigma)`.
     """
 
     kind: str = eqx.field(static=True)
@@ -190,5 +190,14 @@ def make_pairs(
 ) -> tuple[Float[Array, "N H W C"], Float[Array, "N H W C"], Float[Array, " N"]]:
     """Pair every image with a transformed copy: returns `(x0, x_t, t)`, `x_t = φ_t(x0)`."""
     t = magnitude.sample(key, images.shape[0])
-    xt = eqx.filter_jit(jax.vmap(transform.apply))(images, t)
+    xt = _apply_batch(transform, images, t)
     return images, xt, t
+
+
+@eqx.filter_jit
+def _apply_batch(
+    transform: OneParameterTransform, images: Float[Array, "N H W C"], t: Float[Array, " N"]
+) -> Float[Array, "N H W C"]:
+    # Module-level so that the compiled program is cached across calls (keyed on the static
+    # `kind`/`order` of the transform and the shapes).
+    return jax.vmap(transform.apply)(images, t)

@@ -54,6 +54,11 @@ def load_trained(checkpoint: str | os.PathLike) -> tuple[SGM, TrainConfig, str]:
     )
 
 
+def _batch_size(n: int, cap: int) -> int:
+    """Power-of-two batch size `<= cap` covering `n`, so few distinct shapes get compiled."""
+    return min(cap, 1 << max(0, int(n) - 1).bit_length())
+
+
 def _batched(fn, arrays: tuple, batch_size: int):
     """Apply a jitted per-batch `fn` to leading-axis chunks of equal size (last one padded)."""
     n = arrays[0].shape[0]
@@ -70,6 +75,11 @@ def _batched(fn, arrays: tuple, batch_size: int):
     return jax.tree_util.tree_map(lambda *o: np.concatenate(o), *outs)
 
 
+# Module-level jitted batch functions: `eqx.filter_jit` caches on the function object, so
+# defining them once lets every call (evaluate, figures, sample) reuse the compilations.
+# Python ints (`n`) are static under `filter_jit`.
+
+
 @eqx.filter_jit
 def _infer_batch(model: SGM, x):
     eta = jax.vmap(model.inference_net)(x)
@@ -77,11 +87,31 @@ def _infer_batch(model: SGM, x):
     return eta, protos
 
 
+@eqx.filter_jit
+def _sample_batch(model: SGM, protos, keys, n: int):
+    return jax.vmap(lambda p, k: model.sample_eta(p, k, n))(protos, keys)
+
+
+@eqx.filter_jit
+def _resample_batch(model: SGM, x, keys, n: int):
+    return jax.vmap(lambda xi, k: model.resample(xi, k, n))(x, keys)
+
+
+@eqx.filter_jit
+def _chain_batch(model: SGM, x, n: int):
+    return jax.vmap(lambda xi: model.iterate_prototypes(xi, n))(x)
+
+
+@eqx.filter_jit
+def _log_prob_batch(model: SGM, eta, protos):
+    return jax.vmap(model.log_prob)(eta, protos)
+
+
 def infer_all(model: SGM, images, *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """`η = f_ω(x)` `(N, d)` and prototypes `x̂` `(N, H, W, C)` for every image."""
     images = jnp.asarray(images)
-    batch_size = min(batch_size, images.shape[0])
-    return _batched(lambda x: _infer_batch(model, x), (images,), batch_size)
+    bs = _batch_size(images.shape[0], batch_size)
+    return _batched(lambda x: _infer_batch(model, x), (images,), bs)
 
 
 def sample_all(
@@ -90,13 +120,8 @@ def sample_all(
     """`n` samples of `p_ψ(η | x̂)` per prototype: `(N, n, d)`."""
     prototypes = jnp.asarray(prototypes)
     keys = jr.split(key, prototypes.shape[0])
-    batch_size = min(batch_size, prototypes.shape[0])
-
-    @eqx.filter_jit
-    def fn(model, p, k):
-        return jax.vmap(lambda pi, ki: model.sample_eta(pi, ki, n))(p, k)
-
-    return _batched(lambda p, k: fn(model, p, k), (prototypes, keys), batch_size)
+    bs = _batch_size(prototypes.shape[0], batch_size)
+    return _batched(lambda p, k: _sample_batch(model, p, k, int(n)), (prototypes, keys), bs)
 
 
 def resample_all(
@@ -105,25 +130,20 @@ def resample_all(
     """`n` resampled variants `T_η(x̂)` per image: `(N, n, H, W, C)`."""
     images = jnp.asarray(images)
     keys = jr.split(key, images.shape[0])
-    batch_size = min(batch_size, images.shape[0])
-
-    @eqx.filter_jit
-    def fn(model, x, k):
-        return jax.vmap(lambda xi, ki: model.resample(xi, ki, n))(x, k)
-
-    return _batched(lambda x, k: fn(model, x, k), (images, keys), batch_size)
+    bs = _batch_size(images.shape[0], batch_size)
+    return _batched(lambda x, k: _resample_batch(model, x, k, int(n)), (images, keys), bs)
 
 
 def chains_all(model: SGM, images, n: int, *, batch_size: int = 128):
     """Prototype chains: `(x̂_1..x̂_n)` `(N, n, H, W, C)` and `η_0..η_{n-1}` `(N, n, d)`."""
     images = jnp.asarray(images)
-    batch_size = min(batch_size, images.shape[0])
+    bs = _batch_size(images.shape[0], batch_size)
+    return _batched(lambda x: _chain_batch(model, x, int(n)), (images,), bs)
 
-    @eqx.filter_jit
-    def fn(model, x):
-        return jax.vmap(lambda xi: model.iterate_prototypes(xi, n))(x)
 
-    return _batched(lambda x: fn(model, x), (images,), batch_size)
+@jax.jit
+def _affine_matrices(etas):
+    return jax.vmap(lambda e: Affine2D.from_params(e).matrix)(etas)
 
 
 def matrices(model: SGM, etas) -> np.ndarray:
@@ -135,7 +155,7 @@ def matrices(model: SGM, etas) -> np.ndarray:
         )
     etas = jnp.asarray(etas, jnp.float32)
     flat = etas.reshape(-1, etas.shape[-1])
-    mats = jax.jit(jax.vmap(lambda e: Affine2D.from_params(e).matrix))(flat)
+    mats = _affine_matrices(flat)
     return np.asarray(mats).reshape(*etas.shape[:-1], 3, 3)
 
 
@@ -181,10 +201,10 @@ def evaluate(
     n_orbits: int = 6,
     orbit_size: int = 32,
 ) -> dict:
-    """All metrics of [`sgm_eqx.experiments`][] that apply to `data` (JSON-ready dict).
+    """All metrics of this module that apply to `data` (JSON-ready dict).
 
     Always: `chain_ratio` (Fig. 11) and the mean test `log p_ψ(f_ω(x) | x̂)`. With dSprites
-    latents and an affine model: `recovery` ([`dsprites_recovery`][] against the training
+    latents and an affine model: `recovery` ([`dsprites_recovery`][sgm_eqx.experiments.dsprites_recovery] against the training
     latents), `resampling_fidelity` (one resampled variant per test sprite) and
     `orbit_variance` (`n_orbits` sprites per shape, each rendered at `orbit_size` poses from
     its shape's latent distribution; prototypes vs the inputs themselves).
@@ -198,20 +218,15 @@ def evaluate(
     eta, protos = infer_all(model, x)
     out: dict = {"split": split, "n_examples": len(test), "n_samples": n_samples}
 
-    @eqx.filter_jit
-    def logp(model, e, p):
-        return jax.vmap(model.log_prob)(e, p)
-
-    if config is not None:
-        out["mean_log_prob_inferred"] = float(
-            np.mean(
-                _batched(
-                    lambda e, p: logp(model, e, p),
-                    (jnp.asarray(eta), jnp.asarray(protos)),
-                    min(256, len(eta)),
-                )
+    out["mean_log_prob_inferred"] = float(
+        np.mean(
+            _batched(
+                lambda e, p: _log_prob_batch(model, e, p),
+                (jnp.asarray(eta), jnp.asarray(protos)),
+                _batch_size(len(eta), 256),
             )
         )
+    )
     _, chain_etas = chains_all(model, x[: min(len(test), 200)], chain_length)
     out["chain_ratio"] = chain_ratio(chain_etas, eta_scale(config))
     if test.latents is not None and isinstance(model.template, Affine2D):
@@ -257,7 +272,7 @@ def _orbit_variance(model, key, size, *, n_orbits, orbit_size, data) -> dict:
 
 
 def summarise(metrics: dict) -> dict:
-    """A few headline numbers from an [`evaluate`][] dict."""
+    """A few headline numbers from an [`evaluate`][sgm_eqx.experiments.evaluate] dict."""
     s: dict = {}
     if "chain_ratio" in metrics:
         s["chain_ratio_last"] = metrics["chain_ratio"][-1]

@@ -6,3 +6,4 @@ from ._expm import expm_affine as expm_affine
 from ._hsv import HSVColor as HSVColor, passthrough_clip as passthrough_clip
 from ._matrix_lie import MatrixLieGroup as MatrixLieGroup
 from ._product import Product as Product
+from ._sct import SpecialConformal as SpecialConformal

@@ -192,7 +192,7 @@ def _map_coordinate(x: Array, plan: _AxisPlan, mode: str) -> tuple[Array, Array 
 
 
 def _kernel(d: Array, order: int) -> Array:
-    """B-spline kernel of the given order evaluated at offsets `d`."""
+    """B-spline kernel of the given order evaluated at offsets `d` (dense formulation)."""
     if order == 0:
         return ((d >= -0.5) & (d < 0.5)).astype(d.dtype)
     if order == 1:
@@ -201,18 +201,65 @@ def _kernel(d: Array, order: int) -> Array:
     return (jnp.maximum(2.0 - a, 0.0) ** 3 - 4.0 * jnp.maximum(1.0 - a, 0.0) ** 3) / 6.0
 
 
-def _taps(x: Array, plan: _AxisPlan, order: int) -> tuple[Array, Array]:
-    """Extended-array indices `(N, order + 1)` and weights `(N, order + 1)` of each point."""
+def _tap_weights(t: Array, order: int) -> list[Array]:
+    """Weights of the `order + 1` taps at offsets `-(order // 2), ...` for fractions `t`.
+
+    Closed forms of the B-spline kernel (`t = x - floor(x)` in `[0, 1)`): linear
+    `(1 - t, t)`; cubic `((1-t)^3, 3t^3 - 6t^2 + 4, -3t^3 + 3t^2 + 3t + 1, t^3) / 6`.
+    Cheaper than evaluating the piecewise kernel at every tap.
+    """
+    if order == 1:
+        return [1.0 - t, t]
+    s = 1.0 - t
+    t2 = t * t
+    t3 = t2 * t
+    return [
+        s * s * s / 6.0,
+        (3.0 * t3 - 6.0 * t2 + 4.0) / 6.0,
+        (-3.0 * t3 + 3.0 * t2 + 3.0 * t + 1.0) / 6.0,
+        t3 / 6.0,
+    ]
+
+
+def _gather_taps(
+    coef: Array, xr: Array, xc: Array, plan_r: _AxisPlan, plan_c: _AxisPlan, order: int
+) -> Array:
+    """Sum of `(order + 1)^2` taps per point, each tap one scalar-index gather.
+
+    `coef` (`H_ext W_ext C`) is flattened to `(H_ext * W_ext, C)`; every point computes one
+    flat base index and each tap adds a constant offset `a * W_ext + b`. Measured on CPU
+    (see `benchmarks/bench_warp.py` and `docs/conventions.md`): XLA fuses such gathers with
+    the weight arithmetic into one loop, while window gathers (`dynamic_slice` of a
+    `(T, T, C)` patch, advanced indexing with an `(N, T, T)` index array) or im2col row
+    gathers are 5-50x slower, and dense separable weights (`W_r @ coef` then a row-wise
+    product with `W_c`) cost `N * H_ext * W_ext` multiply-adds.
+    """
+    w_ext = coef.shape[1]
+    flat = coef.reshape(-1, coef.shape[-1])
     if order == 0:
-        base = jnp.floor(x + 0.5)
-        return (base.astype(jnp.int32) - plan.lo)[:, None], jnp.ones_like(x)[:, None]
-    base = jnp.floor(x)
-    t = x - base  # gradient flows through t only
-    first = base.astype(jnp.int32) - plan.lo - (order // 2)
-    idx = first[:, None] + jnp.arange(order + 1, dtype=jnp.int32)[None, :]
-    offsets = jnp.arange(order + 1, dtype=x.dtype) - (order // 2)
-    weights = _kernel(t[:, None] - offsets[None, :], order)
-    return idx, weights
+        ir = jnp.floor(xr + 0.5).astype(jnp.int32) - plan_r.lo
+        ic = jnp.floor(xc + 0.5).astype(jnp.int32) - plan_c.lo
+        return flat[ir * w_ext + ic]
+    base_r = jnp.floor(xr)
+    base_c = jnp.floor(xc)
+    # Gradients w.r.t. the coordinates flow through the fractions only.
+    w_r = _tap_weights(xr - base_r, order)
+    w_c = _tap_weights(xc - base_c, order)
+    first = order // 2
+    index = (base_r.astype(jnp.int32) - plan_r.lo - first) * w_ext + (
+        base_c.astype(jnp.int32) - plan_c.lo - first
+    )
+    out = None
+    for a in range(order + 1):
+        row = None
+        for b in range(order + 1):
+            term = w_c[b][:, None] * flat[index + (a * w_ext + b)]
+            row = term if row is None else row + term
+        assert row is not None
+        term = w_r[a][:, None] * row
+        out = term if out is None else out + term
+    assert out is not None
+    return out
 
 
 def _dense_weights(x: Array, plan: _AxisPlan, order: int) -> Array:
@@ -227,6 +274,8 @@ def _extend(image: Array, plan_r: _AxisPlan, plan_c: _AxisPlan) -> Array:
     for axis, plan in ((0, plan_r), (1, plan_c)):
         if plan.select is not None:
             idx = plan.select
+            if np.array_equal(idx, np.arange(plan.n)):
+                continue  # nothing to extend
             taken = jnp.take(coef, jnp.asarray(np.maximum(idx, 0)), axis=axis)
             if np.any(idx < 0):
                 shape = [1, 1, 1]
@@ -240,14 +289,6 @@ def _extend(image: Array, plan_r: _AxisPlan, plan_c: _AxisPlan) -> Array:
             if axis == 1:
                 coef = jnp.moveaxis(coef, 0, 1)
     return coef
-
-
-def _dense_is_faster(plan_r: _AxisPlan, plan_c: _AxisPlan, n_points: int, order: int) -> bool:
-    """Static heuristic choosing the dense-separable formulation over gathers."""
-    del n_points
-    if order == 0:
-        return False
-    return plan_r.n_ext * plan_c.n_ext <= 40 * 40
 
 
 def _check_args(
@@ -298,8 +339,6 @@ def _resample(
     xr, valid_r = _map_coordinate(coords[0], plan_r, mode)
     xc, valid_c = _map_coordinate(coords[1], plan_c, mode)
 
-    if method == "auto":
-        method = "dense" if _dense_is_faster(plan_r, plan_c, xr.shape[0], order) else "gather"
     if method == "dense":
         wr = _dense_weights(xr, plan_r, order)  # (N, H_ext)
         wc = _dense_weights(xc, plan_c, order)  # (N, W_ext)
@@ -307,11 +346,8 @@ def _resample(
         # Elementwise product + sum, not an einsum: XLA would lower that to N tiny batched
         # dot products, which are very slow on CPU.
         out = jnp.sum(rows * wc[:, :, None], axis=1)
-    else:
-        ir, wr = _taps(xr, plan_r, order)  # (N, T)
-        ic, wc = _taps(xc, plan_c, order)
-        vals = coef[ir[:, :, None], ic[:, None, :]]  # (N, T, T, C)
-        out = jnp.sum(vals * (wr[:, :, None, None] * wc[:, None, :, None]), axis=(1, 2))
+    else:  # "gather" and "auto"
+        out = _gather_taps(coef, xr, xc, plan_r, plan_c, order)
 
     if mode == "grid-constant":
         out = out + cval
@@ -361,9 +397,11 @@ def map_coordinates(
     - `order`: spline order, one of `0`, `1`, `3`.
     - `mode`: boundary mode (see above).
     - `cval`: fill value for `"constant"` and `"grid-constant"` (may be a traced scalar).
-    - `method`: `"gather"` (fetch `(order + 1)^2` taps per point),
-      `"dense"` (dense separable weights: two small matmuls per point set, no gather or
-      scatter in the backward pass) or `"auto"` (a static size heuristic; see the docs).
+    - `method`: `"gather"` (fetch the `(order + 1)^2` taps of each point with scalar
+      gathers; fastest on CPU in forward and backward w.r.t. the coordinates), `"dense"`
+      (dense separable weights `W_r`, `W_c` and one matmul per point set: no gather and no
+      scatter-add in the gradient w.r.t. the image, but `N * H_ext * W_ext`
+      multiply-adds) or `"auto"` (currently always `"gather"`; see `docs/conventions.md`).
 
     **Returns:**
 

@@ -59,6 +59,19 @@ def warp_composed(
     return g.apply(x)
 
 
+def guard_non_finite(eta: Float[Array, "*batch n_params"]) -> tuple[Array, Float[Array, ""]]:
+    """Replace non-finite predicted parameters by 0 and return `(safe_eta, poison)`.
+
+    `poison` is 0 when every entry of `eta` is finite and NaN otherwise; the losses add it to
+    their value. A diverged network (NaN weights, NaN inputs) then gives a NaN *loss*, which
+    the trainer reports with stage and step ([`sgm_eqx.train.NonFiniteLossError`][]), instead
+    of tripping the group action's own run-time check on η deep inside the step.
+    """
+    ok = jnp.all(jnp.isfinite(eta))
+    safe = jnp.where(ok, eta, jnp.zeros_like(eta))
+    return safe, jnp.where(ok, jnp.zeros((), eta.dtype), jnp.full((), jnp.nan, eta.dtype))
+
+
 def is_inexact_array(a) -> bool:
     """`eqx.is_inexact_array`, re-exported for filter specs."""
     return eqx.is_inexact_array(a)

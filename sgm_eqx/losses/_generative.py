@@ -10,7 +10,7 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._sgm import SGM
-from ._common import Augmentation, augment, check_image, check_n_samples
+from ._common import Augmentation, augment, check_image, check_n_samples, guard_non_finite
 from ._model_api import flow_log_prob, q_eta, q_loc_scale, stop_gradient_tree
 
 
@@ -25,14 +25,17 @@ def _log_probs(model, x, key, augmentation, n_samples, train):
     # η_x ~ q_ω(η | x), fresh noise per sample (eq. 21); prototypes from q's mean.
     eta_x = jax.vmap(lambda k: q_eta(net, loc[0], scale[0], k))(jr.split(k_noise, n_samples))
     eta_v = jax.vmap(lambda lo, sc: q_eta(net, lo, sc, None))(loc[1:], scale[1:])
+    eta_x, poison_x = guard_non_finite(eta_x)
+    eta_v, poison_v = guard_non_finite(eta_v)
     x_hat = jax.vmap(lambda e, xi: template.with_params(e).inverse().apply(xi))(eta_v, x_rnd)
     eta_x, x_hat = jax.lax.stop_gradient((eta_x, x_hat))
-    flow_keys = jr.split(k_flow, n_samples) if train else [None] * 0
     if train:
-        return jax.vmap(lambda e, xh, k: flow_log_prob(model.flow, e, xh, k))(
-            eta_x, x_hat, flow_keys
+        lp = jax.vmap(lambda e, xh, k: flow_log_prob(model.flow, e, xh, k))(
+            eta_x, x_hat, jr.split(k_flow, n_samples)
         )
-    return jax.vmap(lambda e, xh: flow_log_prob(model.flow, e, xh, None))(eta_x, x_hat)
+    else:
+        lp = jax.vmap(lambda e, xh: flow_log_prob(model.flow, e, xh, None))(eta_x, x_hat)
+    return lp + (poison_x + poison_v)
 
 
 def _mean_abs_pairwise(v: Float[Array, " n"]) -> Float[Array, ""]:

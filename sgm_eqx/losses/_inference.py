@@ -17,7 +17,15 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._sgm import SGM
-from ._common import Augmentation, augment, check_image, check_n_samples, mse, warp_composed
+from ._common import (
+    Augmentation,
+    augment,
+    check_image,
+    check_n_samples,
+    guard_non_finite,
+    mse,
+    warp_composed,
+)
 from ._model_api import q_eta, q_loc_scale
 
 
@@ -83,10 +91,13 @@ def inference_loss(
     eta_v = jax.vmap(lambda lo, sc, k: q_eta(net, lo, sc, k))(
         loc_v, scale_v, jr.split(k_noise_v, n_views)
     )
+    eta_v, poison = guard_non_finite(eta_v)
     zero = jnp.zeros((), x.dtype)
 
     if needs_x:
         eta_x = jax.vmap(lambda k: q_eta(net, loc[0], scale[0], k))(jr.split(k_noise_x, n_samples))
+        eta_x, poison_x = guard_non_finite(eta_x)
+        poison = poison + poison_x
     if symmetric:
         nxt = jnp.roll(jnp.arange(n_views), -1)
         warped = jax.vmap(lambda eo, ei, xi: warp_composed(template, eo, ei, xi))(
@@ -99,7 +110,7 @@ def inference_loss(
         )
         ssl = jnp.mean(jnp.square(warped - x[None]))
 
-    loss = ssl
+    loss = ssl + poison
     invertibility = zero
     if invertibility_weight != 0.0:
         g = template.with_params(eta_x[0])
@@ -167,8 +178,9 @@ def invertibility_loss(
     net = model.inference_net
     k_drop, k_noise = jr.split(key)
     loc, scale = q_loc_scale(net, x, k_drop)
-    g = model.template.with_params(q_eta(net, loc, scale, k_noise))
-    loss = mse(x, g.inverse().apply(g.apply(x)))
+    eta, poison = guard_non_finite(q_eta(net, loc, scale, k_noise))
+    g = model.template.with_params(eta)
+    loss = mse(x, g.inverse().apply(g.apply(x))) + poison
     return loss, {"invertibility": loss}
 
 

@@ -246,27 +246,36 @@ def _spline_layers(
     nn_width: int,
 ) -> AbstractBijection:
     """`flow_layers` zero-initialised RQS coupling layers (+ reversal permutations)."""
-    transformer = RationalQuadraticSpline(knots=bins - 1, interval=interval)
+    # flowjax's `Coupling` keeps the spline's initial parameters in a closure (a static
+    # field). They do not depend on the key, so they are computed eagerly
+    # (`ensure_compile_time_eval`) even when the flow is built under a transformation (e.g.
+    # `eqx.filter_eval_shape` for checkpoint templates); otherwise a tracer would leak into
+    # the static part of the model. `Permute` (which uses `eqx.error_if`, not allowed under
+    # compile-time evaluation) is built once, outside.
+    with jax.ensure_compile_time_eval():
+        transformer = RationalQuadraticSpline(knots=bins - 1, interval=interval)
+    reverse = Permute(jnp.arange(dim)[::-1]) if dim > 1 else None
 
     def make_layer(k):
-        coupling = Coupling(
-            k,
-            transformer=transformer,
-            untransformed_dim=dim // 2,
-            dim=dim,
-            cond_dim=cond_dim,
-            nn_width=nn_width,
-            nn_depth=1,
-            nn_activation=jax.nn.gelu,
-        )
+        with jax.ensure_compile_time_eval():
+            coupling = Coupling(
+                k,
+                transformer=transformer,
+                untransformed_dim=dim // 2,
+                dim=dim,
+                cond_dim=cond_dim,
+                nn_width=nn_width,
+                nn_depth=1,
+                nn_activation=jax.nn.gelu,
+            )
         coupling = eqx.tree_at(
             lambda c: (c.conditioner.layers[-1].weight, c.conditioner.layers[-1].bias),
             coupling,
             replace_fn=jnp.zeros_like,
         )
-        if dim == 1:
+        if reverse is None:
             return coupling
-        return Chain([coupling, Permute(jnp.arange(dim)[::-1])])
+        return Chain([coupling, reverse])
 
     # One traced layer scanned over stacked parameters (compiles once, not per layer).
     return Scan(eqx.filter_vmap(make_layer)(jr.split(key, flow_layers)))

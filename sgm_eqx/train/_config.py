@@ -143,7 +143,8 @@ class InferenceStageConfig(StageConfig):
     Extra fields: `invertibility_weight` (eq. 7; 0.1 for MNIST affine), `symmetric`
     (App. B eq. 24), `eta_huber_weight`/`huber_delta` (optional η-space Huber penalty),
     `blur_sigma_init` (Gaussian blur, filter size 5, σ decayed linearly to 0 over the first
-    `blur_frac` of the steps; App. B/C).
+    `blur_frac` of the steps; App. B/C), `scale_lr_mult` (learning-rate multiplier of the
+    homoscedastic scale of q_ω; 1 = the same rate as the network, as in the paper).
     """
 
     invertibility_weight: float = 0.1
@@ -152,6 +153,7 @@ class InferenceStageConfig(StageConfig):
     huber_delta: float = 1.0
     blur_sigma_init: float = 0.0
     blur_frac: float = 0.01
+    scale_lr_mult: float = 1.0
 
     def __post_init__(self):
         name = "InferenceStageConfig"
@@ -160,6 +162,7 @@ class InferenceStageConfig(StageConfig):
         _non_negative(name, "eta_huber_weight", self.eta_huber_weight)
         _non_negative(name, "blur_sigma_init", self.blur_sigma_init)
         _fraction(name, "blur_frac", self.blur_frac)
+        _positive(name, "scale_lr_mult", self.scale_lr_mult)
 
 
 @dataclasses.dataclass(frozen=True)

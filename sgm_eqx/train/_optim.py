@@ -9,6 +9,8 @@ import optax
 import paramax
 from jaxtyping import Array, Float, Int
 
+from .._sgm import SGM
+from ..nn import InferenceNet
 from ._config import InferenceStageConfig, StageConfig
 
 Stage = Literal["inference", "flow"]
@@ -28,17 +30,43 @@ def make_schedule(config: StageConfig) -> optax.Schedule:
     )
 
 
+def _scale_labels(params):
+    """optax labels: `"scale"` for the homoscedastic scale `raw_scale` of an
+    [`sgm_eqx.nn.InferenceNet`][] inside `params` (an SGM or a bare net), `"default"` for
+    every other leaf."""
+    labels = jax.tree_util.tree_map(lambda _: "default", params)
+    if isinstance(params, SGM) and isinstance(params.inference_net, InferenceNet):
+        if params.inference_net.raw_scale is not None:
+            labels = eqx.tree_at(lambda m: m.inference_net.raw_scale, labels, "scale")
+    elif isinstance(params, InferenceNet) and params.raw_scale is not None:
+        labels = eqx.tree_at(lambda m: m.raw_scale, labels, "scale")
+    return labels
+
+
 def make_optimizer(config: StageConfig) -> optax.GradientTransformation:
     """`clip_by_global_norm(clip_norm)` then AdamW (weight decay `weight_decay`) on
     [`sgm_eqx.train.make_schedule`][] (App. C).
 
-    One learning rate for every trainable leaf, including the homoscedastic scale of q_ω:
-    the paper specifies no separate rate for it (App. B, C), so none is used.
+    With `config.scale_lr_mult != 1` (stage 1 only), the homoscedastic scale parameter of
+    q_ω (`InferenceNet.raw_scale`) gets its own AdamW whose learning rate is the schedule
+    times `scale_lr_mult` (`optax.multi_transform`); clipping stays global. The paper's
+    configurations use one rate for everything (App. B, C), the default.
     """
-    return optax.chain(
-        optax.clip_by_global_norm(config.clip_norm),
-        optax.adamw(make_schedule(config), weight_decay=config.weight_decay),
-    )
+    schedule = make_schedule(config)
+    mult = config.scale_lr_mult if isinstance(config, InferenceStageConfig) else 1.0
+    if mult == 1.0:
+        inner = optax.adamw(schedule, weight_decay=config.weight_decay)
+    else:
+        inner = optax.multi_transform(
+            {
+                "default": optax.adamw(schedule, weight_decay=config.weight_decay),
+                "scale": optax.adamw(
+                    lambda step: mult * schedule(step), weight_decay=config.weight_decay
+                ),
+            },
+            _scale_labels,
+        )
+    return optax.chain(optax.clip_by_global_norm(config.clip_norm), inner)
 
 
 def blur_sigma(config: InferenceStageConfig, step: Int[Array, ""]) -> Float[Array, ""]:

@@ -85,14 +85,17 @@ def test_matrix_exponential_of_generator_reproduces_the_flow(kind, t):
 def test_true_generators_are_the_first_order_change_of_transformed_images():
     from sgm_eqx.detect import OneParameterTransform, apply_generator, synthetic_images
 
-    img = synthetic_images(jr.key(0), 1, size=24)[0]
+    img = synthetic_images(jr.key(0), 1, size=16)[0]
     t = jnp.asarray(1e-2)
     for kind in ("rotation", "scale", "translate-y", "sct", "rotation+scale"):
         tr = OneParameterTransform(kind, order=3)
         diff = (tr.apply(img, t) - tr.apply(img, -t))[..., 0] / (2 * t)
         gi = apply_generator(tr.alpha_true(), img[..., 0])
         cos = jnp.sum(diff * gi) / jnp.sqrt(jnp.sum(diff**2) * jnp.sum(gi**2))
-        assert cos > 0.97, (kind, float(cos))  # sign and direction of alpha_true
+        # Central differences with t = 1e-2 of a cubic-spline resampling: truncation O(t²) and
+        # float32 round-off ~1e-5 relative; measured cos >= 0.9998 for every kind. A wrong sign
+        # gives -1 and a wrong term (e.g. x∂y for y∂x) gives |cos| well below 0.9.
+        assert cos > 0.999, (kind, float(cos))  # sign and direction of alpha_true
 
 
 def test_composition_generator_is_the_sum():

@@ -5,9 +5,9 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import jax.scipy.linalg as jsl
-from jax.test_util import check_grads
 import numpy as np
 import pytest
+from jax.test_util import check_grads
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +35,11 @@ def test_loss_is_pure_and_jit_consistent(tiny):
 
     model, x0, xt = tiny
     leaves_before = [np.asarray(v) for v in jax.tree.leaves(model)]
-    l1, aux1 = batch_symmetry_loss(model, x0, xt)
-    l2, _ = batch_symmetry_loss(model, x0, xt)
-    l3, aux3 = eqx.filter_jit(batch_symmetry_loss)(model, x0, xt)
-    assert float(l1) == float(l2)  # deterministic: no hidden state or randomness
+    jitted = eqx.filter_jit(batch_symmetry_loss)
+    l1, aux1 = batch_symmetry_loss(model, x0, xt)  # eager
+    l2, _ = jitted(model, x0, xt)
+    l3, aux3 = jitted(model, x0, xt)
+    assert float(l2) == float(l3)  # deterministic: no hidden state or randomness
     np.testing.assert_allclose(l1, l3, rtol=1e-5)
     for k in ("pixel", "latent", "recon", "alpha_match", "l1", "t"):
         assert aux1[k].shape == (8,)
@@ -51,7 +52,7 @@ def test_loss_gradients_are_finite_and_reach_alpha_but_not_the_basis(tiny):
     from sgm_eqx.detect import batch_symmetry_loss
 
     model, x0, xt = tiny
-    grads = eqx.filter_grad(lambda m: batch_symmetry_loss(m, x0, xt)[0])(model)
+    grads = eqx.filter_jit(eqx.filter_grad(lambda m: batch_symmetry_loss(m, x0, xt)[0]))(model)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
     assert float(jnp.linalg.norm(grads.alpha_raw)) > 0
     assert float(jnp.max(jnp.abs(grads.latent_basis))) == 0.0
@@ -63,6 +64,7 @@ def test_alpha_gradient_matches_finite_differences(tiny):
     model, x0, xt = tiny
     w = LossWeights(l1=0.0)
 
+    @jax.jit
     def f(a):
         m = eqx.tree_at(lambda m: m.alpha_raw, model, a)
         return symmetry_loss(m, x0[0], xt[0], weights=w)[0]
@@ -90,9 +92,8 @@ def test_taylor_transform_converges_to_the_matrix_exponential(getkey):
     exact = (jsl.expm(t * generator_matrix(alpha, basis_matrices(6, 6))) @ img.ravel()).reshape(
         6, 6, 1
     )
-    errs = [
-        float(jnp.max(jnp.abs(taylor_transform(alpha, img, t, order=k) - exact))) for k in (1, 2, 4)
-    ]
+    taylor = jax.jit(taylor_transform, static_argnames="order")
+    errs = [float(jnp.max(jnp.abs(taylor(alpha, img, t, order=k) - exact))) for k in (1, 2, 4)]
     assert errs[0] > errs[1] > errs[2] and errs[2] < 1e-3
 
 

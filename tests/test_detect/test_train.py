@@ -35,20 +35,23 @@ def test_short_training_recovers_the_rotation_generator():
         model,
         x0,
         xt,
-        steps=700,
+        steps=300,
         batch_size=64,
+        learning_rate=3e-3,
+        alpha_learning_rate=3e-2,
         weights=LossWeights(alpha=100.0, l1=0.0),
     )
     cos = float(generator_abs_cos(model.alpha(), tr.alpha_true()))
-    # A random unit vector in the 12-term basis has E|cos| ≈ 0.23 and |cos| > 0.9 with
-    # probability < 1e-5; the rotation generator is the only direction that explains the
-    # pairs to first order. This run reaches > 0.99; 0.9 leaves room for platform noise.
-    assert cos > 0.9, cos
+    # A random unit vector in the 12-term basis has E|cos| ≈ 0.23 and |cos| > 0.95 with
+    # probability < 1e-6 (the initial α is such a vector); the rotation generator is the only
+    # direction that explains the pairs to first order. This configuration reaches 0.994 here
+    # and 0.9996 with other seeds; 0.95 leaves room for platform differences in float32.
+    assert cos > 0.95, cos
     assert hist["loss"][-50:].mean() < hist["loss"][:50].mean()
     t_pred = predict_magnitudes(model, x0, xt)
     s = fit_magnitude_scale(t_pred, t)
     corr = float(jnp.corrcoef(s * t_pred, t)[0, 1])
-    assert corr > 0.7, corr  # the t-network tracks the true angle (measured ~0.95)
+    assert corr > 0.7, corr  # the t-network tracks the true angle (measured 0.81 and 0.88)
 
 
 def test_cli_writes_metrics_and_figures(tmp_path):

@@ -78,7 +78,7 @@ def test_load_images_reads_npz_and_synthetic(tmp_path, getkey):
     assert out.shape == (4, 5, 6, 1) and out.dtype == jnp.float32
     np.testing.assert_allclose(out[..., 0], arr / 255.0, rtol=1e-6)
     assert load_images("synthetic:8", key=getkey(), n=3).shape == (3, 8, 8, 1)
-    with pytest.raises(FileNotFoundError, match="no MNIST image file"):
+    with pytest.raises(FileNotFoundError, match="no MNIST files found"):
         load_images(f"mnist:{tmp_path}", key=getkey())
     with pytest.raises(ValueError, match="data SPEC"):
         load_images("imagenet", key=getkey())

@@ -26,7 +26,7 @@ SCALARS = st.floats(-1.0, 1.0, width=32)
 
 
 def _sct():
-    from sgm_eqx.groups._sct import SpecialConformal
+    from sgm_eqx.groups import SpecialConformal
 
     return SpecialConformal
 

@@ -165,11 +165,15 @@ def test_log_prob_with_dropout(flows, x_hat):
     from sgm_eqx.nn import MLPEncoder
 
     flow = flows[2, None]
-    # the same flow with dropout 0.5 in its (perturbed) feature extractor
+    # the same flow with dropout 0.5 in its (perturbed) feature extractor: a fresh encoder
+    # with dropout, given the perturbed weights.
     enc = flow.feature_extractor
     dropout_enc = eqx.tree_at(
-        lambda e: e.mlp, MLPEncoder(IMAGE, enc.mlp.hidden, dropout=0.5, key=jr.key(0)), enc.mlp
+        lambda e: (e.mlp.linears, e.mlp.norms),
+        MLPEncoder(IMAGE, enc.mlp.hidden, dropout=0.5, key=jr.key(0)),
+        (enc.mlp.linears, enc.mlp.norms),
     )
+    assert dropout_enc.mlp.dropout == 0.5
     flow = eqx.tree_at(lambda f: f.feature_extractor, flow, dropout_enc)
     eta = jnp.array([0.3, -0.2])
 

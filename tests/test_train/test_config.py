@@ -87,3 +87,30 @@ def test_batch_order_is_a_permutation_per_epoch():
     assert sorted(idx.tolist()) == list(range(12))
     again = batch_indices(key, jnp.asarray(1), 12, 4)
     assert bool(jnp.all(again == idx[4:8]))
+
+
+def test_scale_parameter_can_have_its_own_learning_rate():
+    import equinox as eqx
+    import jax
+    import jax.random as jr
+
+    from sgm_eqx.nn import make_inference_net
+    from sgm_eqx.train import InferenceStageConfig, make_optimizer
+
+    net = make_inference_net(jr.key(0), image_shape=(4, 4, 1), n_params=2, hidden=(4,))
+    params = eqx.filter(net, eqx.is_inexact_array)
+    grads = jax.tree_util.tree_map(jnp.ones_like, params)
+
+    def update(mult):
+        opt = make_optimizer(InferenceStageConfig(steps=10, scale_lr_mult=mult))
+        with jax.numpy_dtype_promotion("standard"):  # optax's bias correction: float ** int
+            return opt.update(grads, opt.init(params), params)[0]
+
+    same, fast = update(1.0), update(10.0)
+    # AdamW's update is linear in the learning rate (decoupled weight decay included), so the
+    # scale's update is exactly 10x (float32 rounding aside) and every other leaf unchanged.
+    assert jnp.allclose(fast.raw_scale, 10.0 * same.raw_scale, rtol=1e-5)
+    assert jnp.array_equal(fast.head.weight, same.head.weight)
+    assert jnp.array_equal(fast.encoder.mlp.linears[0].weight, same.encoder.mlp.linears[0].weight)
+    with pytest.raises(ValueError, match=r"scale_lr_mult"):
+        InferenceStageConfig(scale_lr_mult=0.0)
