@@ -112,12 +112,18 @@ def _bench_torch(torch, xs_np, thetas_np, mode, repeats) -> dict:
     def backward():
         th = thetas.clone().requires_grad_(True)
         grid = F.affine_grid(th, list(xs.shape), align_corners=False)
-        F.grid_sample(xs, grid, mode=mode, padding_mode="zeros", align_corners=False).sum().backward()
+        F.grid_sample(
+            xs, grid, mode=mode, padding_mode="zeros", align_corners=False
+        ).sum().backward()
 
     best_f, med_f = _time(forward, repeats)
     best_b, med_b = _time(backward, repeats)
-    return {"fwd": n / best_f, "fwd_median": n / med_f, "fwd_bwd": n / best_b,
-            "fwd_bwd_median": n / med_b}
+    return {
+        "fwd": n / best_f,
+        "fwd_median": n / med_f,
+        "fwd_bwd": n / best_b,
+        "fwd_bwd_median": n / med_b,
+    }
 
 
 def _bench_jax(fns, etas, xs, repeats) -> dict:
@@ -126,8 +132,12 @@ def _bench_jax(fns, etas, xs, repeats) -> dict:
     n = xs.shape[0]
     best_f, med_f = _time(lambda: fwd(etas, xs).block_until_ready(), repeats)
     best_b, med_b = _time(lambda: jax.block_until_ready(bwd(etas, xs, ws)), repeats)
-    return {"fwd": n / best_f, "fwd_median": n / med_f, "fwd_bwd": n / best_b,
-            "fwd_bwd_median": n / med_b}
+    return {
+        "fwd": n / best_f,
+        "fwd_median": n / med_f,
+        "fwd_bwd": n / best_b,
+        "fwd_bwd_median": n / med_b,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -143,8 +153,12 @@ def main(argv: list[str] | None = None) -> dict:
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",") if s]
 
     device = jax.devices()[0]
-    info = {"platform": device.platform, "device_kind": device.device_kind,
-            "batch_size": args.batch_size, "repeats": args.repeats}
+    info = {
+        "platform": device.platform,
+        "device_kind": device.device_kind,
+        "batch_size": args.batch_size,
+        "repeats": args.repeats,
+    }
     try:
         import torch
 
@@ -172,15 +186,18 @@ def main(argv: list[str] | None = None) -> dict:
             xs_np = np.asarray(xs)
             for mode in ("bilinear", "bicubic"):
                 variants.append(
-                    (f"torch {mode}",
-                     lambda m=mode: _bench_torch(torch, xs_np, thetas, m, args.repeats))
+                    (
+                        f"torch {mode}",
+                        lambda m=mode: _bench_torch(torch, xs_np, thetas, m, args.repeats),
+                    )
                 )
         for name, run in variants:
             result = run()
             rows.append({"size": size, "variant": name, **result})
             print(
                 f"{size:>9}  {name:<18} fwd {result['fwd']:>10.0f} img/s   "
-                f"fwd+bwd {result['fwd_bwd']:>10.0f} img/s", flush=True
+                f"fwd+bwd {result['fwd_bwd']:>10.0f} img/s",
+                flush=True,
             )
 
     print("\nimages/s (best of repeats; fwd+bwd = value and gradient w.r.t. the parameters)")

@@ -177,13 +177,16 @@ def _naive_library_compatible(stage, config):
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-size", action="append", default=None,
-                        help="batch size(s), repeatable or comma-separated (default 64,128,512)")
+    parser.add_argument(
+        "--batch-size",
+        action="append",
+        default=None,
+        help="batch size(s), repeatable or comma-separated (default 64,128,512)",
+    )
     parser.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
     parser.add_argument("--n-samples", type=int, default=5)
     parser.add_argument("--order", type=int, default=1, help="interpolation order of warps")
-    parser.add_argument("--variants", default="library,naive",
-                        help="comma list of: library, naive")
+    parser.add_argument("--variants", default="library,naive", help="comma list of: library, naive")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args(argv)
     sizes = args.batch_size or ["64,128,512"]
@@ -193,8 +196,9 @@ def main(argv: list[str] | None = None) -> dict:
     device = jax.devices()[0]
     device_name = f"{device.platform}:{device.device_kind}"
     peak = peak_matmul_gflops()
-    model_cfg = ModelConfig(image_shape=(28, 28, 1), action="affine",
-                            interpolation_order=args.order)
+    model_cfg = ModelConfig(
+        image_shape=(28, 28, 1), action="affine", interpolation_order=args.order
+    )
     model = build_model(jr.key(0), model_cfg)
     f_inf = 2 * _macs(model.inference_net)
     f_flow = 2 * _macs(model.flow)
@@ -202,8 +206,10 @@ def main(argv: list[str] | None = None) -> dict:
     flops1 = 3 * (1 + n) * f_inf
     flops2 = (1 + n) * f_inf + 3 * n * f_flow
     print(f"device {device_name}; peak fp32 matmul {peak:.1f} GFLOP/s")
-    print(f"necessary MFLOP/example: stage 1 {flops1 / 1e6:.1f}, stage 2 {flops2 / 1e6:.1f} "
-          f"(inference fwd {f_inf / 1e6:.2f}, flow fwd {f_flow / 1e6:.2f})")
+    print(
+        f"necessary MFLOP/example: stage 1 {flops1 / 1e6:.1f}, stage 2 {flops2 / 1e6:.1f} "
+        f"(inference fwd {f_inf / 1e6:.2f}, flow fwd {f_flow / 1e6:.2f})"
+    )
     rows = []
     for b in batch_sizes:
         data = jr.uniform(jr.key(1), (max(4 * b, 2048), 28, 28, 1), jnp.float32)
@@ -211,10 +217,17 @@ def main(argv: list[str] | None = None) -> dict:
             row = {"batch_size": b, "variant": variant}
             for stage, flops in (("inference", flops1), ("flow", flops2)):
                 cls = InferenceStageConfig if stage == "inference" else FlowStageConfig
-                cfg = cls(batch_size=b, n_samples=n, steps=10_000,
-                          augment_bounds=(0.25, 0.25, float(np.pi), 0.25, 0.25),
-                          **({"symmetric": False, "invertibility_weight": 0.1}
-                             if stage == "inference" else {}))
+                cfg = cls(
+                    batch_size=b,
+                    n_samples=n,
+                    steps=10_000,
+                    augment_bounds=(0.25, 0.25, float(np.pi), 0.25, 0.25),
+                    **(
+                        {"symmetric": False, "invertibility_weight": 0.1}
+                        if stage == "inference"
+                        else {}
+                    ),
+                )
                 make = _library_step if variant == "library" else _naive_library_compatible
                 step = make(stage, cfg)
                 state = init_state(jr.key(2), model, stage, cfg)
@@ -227,11 +240,13 @@ def main(argv: list[str] | None = None) -> dict:
                 row[f"{prefix}_gflops"] = ex_s * flops / 1e9
                 row[f"{prefix}_fraction_of_peak"] = ex_s * flops / 1e9 / peak
             rows.append(row)
-            print(f"batch {b:4d} {variant:8s} | stage 1 {row['ssl_examples_per_s']:8.1f} ex/s "
-                  f"({100 * row['ssl_fraction_of_peak']:5.1f}% of peak, compile "
-                  f"{row['ssl_compile_s']:.1f}s) | stage 2 {row['mle_examples_per_s']:8.1f} ex/s "
-                  f"({100 * row['mle_fraction_of_peak']:5.1f}%, compile {row['mle_compile_s']:.1f}s)",
-                  flush=True)
+            print(
+                f"batch {b:4d} {variant:8s} | stage 1 {row['ssl_examples_per_s']:8.1f} ex/s "
+                f"({100 * row['ssl_fraction_of_peak']:5.1f}% of peak, compile "
+                f"{row['ssl_compile_s']:.1f}s) | stage 2 {row['mle_examples_per_s']:8.1f} ex/s "
+                f"({100 * row['mle_fraction_of_peak']:5.1f}%, compile {row['mle_compile_s']:.1f}s)",
+                flush=True,
+            )
     main_rows = [r for r in rows if r["variant"] == variants[0]]
     best = max(main_rows, key=lambda r: r["batch_size"])
     result = {

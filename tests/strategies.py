@@ -71,6 +71,11 @@ def _envelope(size: int) -> np.ndarray:
     return np.exp(-(x**2 + y**2) / (2 * 0.25**2))
 
 
+def blob(size: int = 16) -> np.ndarray:
+    """The Gaussian envelope of `smooth_images` alone, `(size, size, 1)` float32."""
+    return _envelope(size)[..., None].astype(np.float32)
+
+
 def _patterns(coefs: np.ndarray, size: int) -> np.ndarray:
     """`0.5 + 0.5 cos(2π k·p + φ)` per channel, `(size, size, channels)`, values in [0, 1]."""
     x = _centres(size)[None, :]
@@ -110,7 +115,9 @@ def smooth_rgb_images(size: int = 16) -> st.SearchStrategy[np.ndarray]:
     smooth images (which overshoots by far less than the 0.09 margin).
     """
     return bounded((3, 3), 1.0).map(
-        lambda c: (_envelope(size)[..., None] * (0.3 + 0.25 * _patterns(c, size))).astype(np.float32)
+        lambda c: (_envelope(size)[..., None] * (0.3 + 0.25 * _patterns(c, size))).astype(
+            np.float32
+        )
     )
 
 

@@ -43,7 +43,7 @@ def parts():
     def sgm(net):
         return _sgm.SGM(Rotation2D.identity(), net, flow)
 
-    xs, theta = orbit(jr.key(7), 8)
+    xs, _ = orbit(jr.key(7), 8)
     return dict(
         sgm=sgm,
         oracle=sgm(oracle),

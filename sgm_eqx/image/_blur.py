@@ -110,7 +110,9 @@ def gaussian_blur(
         raise ValueError(f"`gaussian_blur(mode=...)`: expected one of {BLUR_MODES}; got {mode!r}")
     if isinstance(sigma, int | float):
         if not np.isfinite(sigma) or sigma < 0:
-            raise ValueError(f"`gaussian_blur(sigma=...)`: expected a finite sigma >= 0; got {sigma}")
+            raise ValueError(
+                f"`gaussian_blur(sigma=...)`: expected a finite sigma >= 0; got {sigma}"
+            )
         if size is None:
             size = 2 * int(np.ceil(3.0 * sigma)) + 1
     elif size is None:

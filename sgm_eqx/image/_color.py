@@ -40,8 +40,16 @@ def rgb_to_hsv(image: Float[Array, "H W 3"]) -> Float[Array, "H W 3"]:
     """
     _check_rgb_like(image, "rgb_to_hsv")
     r, g, b = image[..., 0], image[..., 1], image[..., 2]
-    vmax = jnp.max(image, axis=-1)
-    vmin = jnp.min(image, axis=-1)
+    # The sector is chosen by comparing the channels with each other, and `vmax` is the
+    # selected channel itself, not a separately reduced maximum: under `jax.jit`, XLA may
+    # recompute a fused input in two places with different rounding (FMA contraction), and
+    # an equality test `b == max(r, g, b)` can then fail for every channel, picking a wrong
+    # sector. With comparisons a near-tie can only pick a neighbouring sector, whose formula
+    # agrees at the tie (the hue is continuous).
+    is_r = (r >= g) & (r >= b)
+    is_g = ~is_r & (g >= b)
+    vmax = jnp.where(is_r, r, jnp.where(is_g, g, b))
+    vmin = jnp.minimum(jnp.minimum(r, g), b)
     delta = vmax - vmin
 
     # Double-where: the division only ever sees a safe denominator, so no inf/NaN reaches
@@ -51,14 +59,12 @@ def rgb_to_hsv(image: Float[Array, "H W 3"]) -> Float[Array, "H W 3"]:
     is_lit = vmax > 0
     safe_vmax = jnp.where(is_lit, vmax, jnp.ones_like(vmax))
 
-    saturation = jnp.where(is_lit, delta / safe_vmax, jnp.zeros_like(delta))
+    saturation = jnp.where(is_lit & has_chroma, delta / safe_vmax, jnp.zeros_like(delta))
 
-    # Same precedence as matplotlib (blue overrides green overrides red on ties); ties give
-    # the same hue anyway.
     hue_r = (g - b) / safe_delta
     hue_g = 2.0 + (b - r) / safe_delta
     hue_b = 4.0 + (r - g) / safe_delta
-    hue = jnp.where(b == vmax, hue_b, jnp.where(g == vmax, hue_g, hue_r))
+    hue = jnp.where(is_r, hue_r, jnp.where(is_g, hue_g, hue_b))
     hue = jnp.where(has_chroma, hue, jnp.zeros_like(hue))
     hue = jnp.mod(hue / 6.0, 1.0)
     return jnp.stack([hue, saturation, vmax], axis=-1)

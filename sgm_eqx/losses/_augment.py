@@ -9,8 +9,9 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 
 class AbstractAugmentation(eqx.Module):
-    """A distribution `p(η_rnd)` over transformation parameters, used to make random
-    elements `x_rnd = T_{η_rnd}(x)` of the orbit of `x` (Alg. 1, line 3).
+    """A distribution `p(η_rnd)` over transformation parameters.
+
+    It makes random elements `x_rnd = T_{η_rnd}(x)` of the orbit of `x` (Alg. 1, line 3).
 
     Any callable `(key) -> eta` works wherever the losses take an augmentation; this base
     class is the Module form, so the distribution's arrays travel through `jit` as leaves.
@@ -43,7 +44,7 @@ class UniformAugmentation(AbstractAugmentation):
 
     @classmethod
     def symmetric(cls, bounds) -> "UniformAugmentation":
-        """`U(-bounds, bounds)`; `bounds` is a sequence or array of `n_params` non-negative floats."""
+        """`U(-bounds, bounds)`; `bounds`: a sequence or array of `n_params` floats >= 0."""
         b = jnp.asarray(bounds, dtype=jnp.float32)
         if b.ndim != 1:
             raise ValueError(

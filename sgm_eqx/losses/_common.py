@@ -52,8 +52,9 @@ def warp_composed(
     eta_inner: Float[Array, " n_params"],
     x: Float[Array, "H W C"],
 ) -> Float[Array, "H W C"]:
-    """`(T_{η_outer} ∘ T_{η_inner}^{-1})(x)` with ONE resampling (elements composed first,
-    closed-form inverse).
+    """`(T_{η_outer} ∘ T_{η_inner}^{-1})(x)` with ONE resampling.
+
+    The elements are composed first; the inverse is the element's closed form.
     """
     g = template.with_params(eta_outer).compose(template.with_params(eta_inner).inverse())
     return g.apply(x)

@@ -98,9 +98,12 @@ def consistency_loss(
     n_samples: int = 5,
     train: bool = True,
 ) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
-    """The stage-2 consistency regulariser alone: mean absolute pairwise difference of
-    `log p_ψ(η_x | x̂'_i)` over the `n_samples` prototypes `x̂'_i` of the same `x`
-    (see [`sgm_eqx.losses.mle_loss`][]). **Returns:** `(loss, {"consistency": loss})`.
+    """The stage-2 consistency regulariser alone.
+
+    The mean absolute pairwise difference of `log p_ψ(η_x | x̂'_i)` over the `n_samples`
+    prototypes `x̂'_i` of the same `x` (see [`sgm_eqx.losses.mle_loss`][]).
+
+    **Returns:** `(loss, {"consistency": loss})`.
     """
     check_n_samples("consistency_loss", n_samples)
     check_image("consistency_loss", x)

@@ -137,8 +137,9 @@ def ssl_loss(
     augmentation: Augmentation,
     n_samples: int = 5,
 ) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
-    """The SSL loss of Alg. 1 line 1 in the composed form of eq. 6, averaged over
-    `n_samples` augmentations: `mse(x, (T_{f(x)} ∘ T_{f(x_rnd)}^{-1})(x_rnd))`,
+    """The SSL loss of Alg. 1 line 1 in the composed form of eq. 6.
+
+    Averaged over `n_samples` augmentations: `mse(x, (T_{f(x)} ∘ T_{f(x_rnd)}^{-1})(x_rnd))`,
     `x_rnd = T_{η_rnd}(x)`, `η_rnd ~ augmentation`.
 
     See [`sgm_eqx.losses.inference_loss`][] for the arguments and the sampling of `q_ω`.
@@ -155,7 +156,8 @@ def symmetric_ssl_loss(
     augmentation: Augmentation,
     n_samples: int = 5,
 ) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
-    """The symmetric SSL loss of App. B, eq. 24:
+    """The symmetric SSL loss of App. B, eq. 24.
+
     `mse(x_rnd2, (T_{f(x_rnd2)} ∘ T_{f(x_rnd1)}^{-1})(x_rnd1))`, averaged over
     `max(n_samples, 2)` cyclic pairs of augmented views.
 

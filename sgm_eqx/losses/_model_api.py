@@ -21,9 +21,9 @@ def q_loc_scale(
     x: Float[Array, "H W C"],
     key: PRNGKeyArray | None,
 ) -> tuple[Float[Array, " n_params"], Float[Array, " n_params"]]:
-    """Location and scale of `q_ω(u | x)` in the network's unbounded coordinates `u`;
-    `key` turns dropout on.
+    """Location and scale of `q_ω(u | x)` in the network's unbounded coordinates `u`.
 
+    `key` turns dropout on.
     For an [`sgm_eqx.nn.AbstractInferenceNet`][] this is `net.loc_and_scale(x, key=key)`.
     Any other Module with the inference-net call signature is treated as a point estimate:
     `(net(x, key=key), 0)` (its own randomness, if any, comes from `key`).
@@ -40,8 +40,9 @@ def q_eta(
     scale: Float[Array, " n_params"],
     key: PRNGKeyArray | None,
 ) -> Float[Array, " n_params"]:
-    """A reparameterised sample `η ~ q_ω(η | x)` from `(loc, scale)`; the point estimate
-    (bounded `loc`) if `key=None`. For a network that is not an
+    """A reparameterised sample `η ~ q_ω(η | x)` from `(loc, scale)`.
+
+    The point estimate (bounded `loc`) if `key=None`. For a network that is not an
     [`sgm_eqx.nn.AbstractInferenceNet`][], `loc` is already η and is returned as is.
     """
     if not isinstance(net, AbstractInferenceNet):
@@ -53,8 +54,10 @@ def q_eta(
 def flow_log_prob(
     flow, eta: Float[Array, " n_params"], x_hat: Float[Array, "H W C"], key: PRNGKeyArray | None
 ) -> Float[Array, ""]:
-    """`log p_ψ(η | x̂)`; with a `key`, a [`sgm_eqx.nn.TransformationFlow`][] runs its
-    dropout (training). Any other flowjax distribution is evaluated deterministically.
+    """`log p_ψ(η | x̂)`.
+
+    With a `key`, a [`sgm_eqx.nn.TransformationFlow`][] runs its dropout (training). Any
+    other flowjax distribution is evaluated deterministically.
     """
     if key is not None and isinstance(flow, TransformationFlow):
         return flow.log_prob_with_dropout(eta, x_hat, key=key)

@@ -1,5 +1,6 @@
 """The generative network p_ψ(η | x̂): a conditional neural spline flow built from flowjax."""
 
+import functools
 import math
 
 import einops
@@ -235,6 +236,38 @@ class TransformationFlow(AbstractDistribution):
         return eta, log_prob - log_det
 
 
+@functools.lru_cache(maxsize=64)
+def _coupling_template(
+    dim: int, cond_dim: int, bins: int, interval: float, nn_width: int
+) -> Coupling:
+    """The static skeleton of one spline coupling layer, shared by every flow of these sizes.
+
+    flowjax's `Coupling` keeps the spline's initial parameters inside a closure, a static
+    field. A fresh closure per construction would make every rebuilt or reloaded model look
+    different to `jit` (a recompilation each time) and, when built under a transformation
+    (e.g. `eqx.filter_eval_shape` for checkpoint templates), would capture a tracer. So the
+    skeleton is built once per sizes, abstractly (its conditioner weights are shapes only;
+    the spline's constants are computed eagerly with `ensure_compile_time_eval`), and each
+    layer puts its own conditioner into it.
+    """
+
+    def build(seed):
+        with jax.ensure_compile_time_eval():
+            transformer = RationalQuadraticSpline(knots=bins - 1, interval=interval)
+            return Coupling(
+                jr.key(seed),
+                transformer=transformer,
+                untransformed_dim=dim // 2,
+                dim=dim,
+                cond_dim=cond_dim,
+                nn_width=nn_width,
+                nn_depth=1,
+                nn_activation=jax.nn.gelu,
+            )
+
+    return eqx.filter_eval_shape(build, jax.ShapeDtypeStruct((), jnp.uint32))
+
+
 def _spline_layers(
     key: PRNGKeyArray,
     *,
@@ -246,33 +279,28 @@ def _spline_layers(
     nn_width: int,
 ) -> AbstractBijection:
     """`flow_layers` zero-initialised RQS coupling layers (+ reversal permutations)."""
-    # flowjax's `Coupling` keeps the spline's initial parameters in a closure (a static
-    # field). They do not depend on the key, so they are computed eagerly
-    # (`ensure_compile_time_eval`) even when the flow is built under a transformation (e.g.
-    # `eqx.filter_eval_shape` for checkpoint templates); otherwise a tracer would leak into
-    # the static part of the model. `Permute` (which uses `eqx.error_if`, not allowed under
-    # compile-time evaluation) is built once, outside.
-    with jax.ensure_compile_time_eval():
-        transformer = RationalQuadraticSpline(knots=bins - 1, interval=interval)
+    template = _coupling_template(dim, cond_dim, bins, interval, nn_width)
+    shape = template.conditioner
     reverse = Permute(jnp.arange(dim)[::-1]) if dim > 1 else None
 
     def make_layer(k):
-        with jax.ensure_compile_time_eval():
-            coupling = Coupling(
-                k,
-                transformer=transformer,
-                untransformed_dim=dim // 2,
-                dim=dim,
-                cond_dim=cond_dim,
-                nn_width=nn_width,
-                nn_depth=1,
-                nn_activation=jax.nn.gelu,
-            )
-        coupling = eqx.tree_at(
-            lambda c: (c.conditioner.layers[-1].weight, c.conditioner.layers[-1].bias),
-            coupling,
+        # flowjax's conditioner: Linear -> gelu -> Linear, the last layer zeroed (identity
+        # spline at init).
+        conditioner = eqx.nn.MLP(
+            shape.in_size,
+            shape.out_size,
+            shape.width_size,
+            shape.depth,
+            activation=shape.activation,
+            final_activation=shape.final_activation,
+            key=k,
+        )
+        conditioner = eqx.tree_at(
+            lambda m: (m.layers[-1].weight, m.layers[-1].bias),
+            conditioner,
             replace_fn=jnp.zeros_like,
         )
+        coupling = eqx.tree_at(lambda c: c.conditioner, template, conditioner)
         if reverse is None:
             return coupling
         return Chain([coupling, reverse])

@@ -1,4 +1,4 @@
-"""Checkpoints: `eqx.tree_serialise_leaves` of a [`sgm_eqx.train.TrainState`][] + the config as JSON.
+"""Checkpoints: `eqx.tree_serialise_leaves` of a `TrainState` plus the config as JSON.
 
 Layout of a checkpoint directory: `config.json` (the [`sgm_eqx.train.TrainConfig`][]) and one
 `<stage>.eqx` per stage (`inference.eqx`, `flow.eqx`). Files are written to a temporary name
@@ -44,8 +44,9 @@ def save_checkpoint(
 
 
 def state_template(stage: Stage, config: TrainConfig) -> TrainState:
-    """The abstract structure (shapes and dtypes only) of a `stage` state for `config`, built
-    by the same factories as a real run under `eqx.filter_eval_shape` (no weights are
+    """The abstract structure (shapes and dtypes only) of a `stage` state for `config`.
+
+    Built by the same factories as a real run under `eqx.filter_eval_shape` (no weights are
     computed and no seed is chosen).
     """
 

@@ -85,8 +85,7 @@ def fit_stage(
     log_every: int = 50,
     history: History | None = None,
 ) -> tuple[TrainState, History]:
-    """Run one stage of Algorithm 1 from `state` up to step `until` (default: the stage's
-    `steps`).
+    """Run one stage of Algorithm 1 from `state` up to step `until` (default: `steps`).
 
     A plain Python loop around the jitted step of [`sgm_eqx.train.make_train_step`][], with a
     tqdm bar, validation every `config.val_every` steps (and at the end) on `val_data`, and a

@@ -17,8 +17,9 @@ Stage = Literal["inference", "flow"]
 
 
 def make_schedule(config: StageConfig) -> optax.Schedule:
-    """Linear warm-up from `lr * init_mult` to `lr`, then cosine decay to `lr * final_mult`
-    at step `steps` (`optax.warmup_cosine_decay_schedule`; App. C).
+    """Linear warm-up from `lr * init_mult` to `lr`, then cosine decay to `lr * final_mult`.
+
+    The decay ends at step `steps` (`optax.warmup_cosine_decay_schedule`; App. C).
     """
     warmup = round(config.warmup_frac * config.steps)
     return optax.warmup_cosine_decay_schedule(
@@ -31,9 +32,11 @@ def make_schedule(config: StageConfig) -> optax.Schedule:
 
 
 def _scale_labels(params):
-    """optax labels: `"scale"` for the homoscedastic scale `raw_scale` of an
-    [`sgm_eqx.nn.InferenceNet`][] inside `params` (an SGM or a bare net), `"default"` for
-    every other leaf."""
+    """Optax labels: `"scale"` for the scale of q_ω, `"default"` for every other leaf.
+
+    The scale is `raw_scale` of an [`sgm_eqx.nn.InferenceNet`][] inside `params` (an SGM or
+    a bare net).
+    """
     labels = jax.tree_util.tree_map(lambda _: "default", params)
     if isinstance(params, SGM) and isinstance(params.inference_net, InferenceNet):
         if params.inference_net.raw_scale is not None:
@@ -44,8 +47,9 @@ def _scale_labels(params):
 
 
 def make_optimizer(config: StageConfig) -> optax.GradientTransformation:
-    """`clip_by_global_norm(clip_norm)` then AdamW (weight decay `weight_decay`) on
-    [`sgm_eqx.train.make_schedule`][] (App. C).
+    """`clip_by_global_norm(clip_norm)`, then AdamW on the schedule (App. C).
+
+    AdamW with weight decay `weight_decay` on [`sgm_eqx.train.make_schedule`][].
 
     With `config.scale_lr_mult != 1` (stage 1 only), the homoscedastic scale parameter of
     q_ω (`InferenceNet.raw_scale`) gets its own AdamW whose learning rate is the schedule
@@ -70,8 +74,10 @@ def make_optimizer(config: StageConfig) -> optax.GradientTransformation:
 
 
 def blur_sigma(config: InferenceStageConfig, step: Int[Array, ""]) -> Float[Array, ""]:
-    """σ of the stage-1 Gaussian blur at `step`: `blur_sigma_init` decayed linearly to 0 over
-    the first `blur_frac * steps` steps, 0 afterwards (App. B "blurring schedule", App. C).
+    """σ of the stage-1 Gaussian blur at `step`.
+
+    `blur_sigma_init` decayed linearly to 0 over the first `blur_frac * steps` steps, 0
+    afterwards (App. B "blurring schedule", App. C).
     """
     n = max(config.blur_frac * config.steps, 1.0)
     frac = jnp.clip(1.0 - step.astype(jnp.float32) / n, 0.0, 1.0)
@@ -83,8 +89,9 @@ def _is_non_trainable(leaf) -> bool:
 
 
 def trainable_filter(model, stage: Stage):
-    """Filter spec (a pytree of bools like `model`) selecting the trainable leaves of a stage:
-    the inexact arrays of `model.inference_net` (stage `"inference"`) or of `model.flow`
+    """Filter spec (a pytree of bools like `model`) selecting the trainable leaves of a stage.
+
+    These are the inexact arrays of `model.inference_net` (stage `"inference"`) or of `model.flow`
     (stage `"flow"`; `paramax.NonTrainable` parts excluded). Everything else is frozen.
     """
     if stage not in ("inference", "flow"):

@@ -46,8 +46,10 @@ def stage_config_of(stage: Stage, config) -> StageConfig:
 
 
 def init_state(key: PRNGKeyArray, model, stage: Stage, config: StageConfig) -> TrainState:
-    """A fresh [`sgm_eqx.train.TrainState`][] at step 0 for `stage` with optimiser state for
-    the trainable part only (see [`sgm_eqx.train.trainable_filter`][]).
+    """A fresh [`sgm_eqx.train.TrainState`][] at step 0 for `stage`.
+
+    The optimiser state covers the trainable part only (see
+    [`sgm_eqx.train.trainable_filter`][]).
     """
     diff, _ = eqx.partition(model, trainable_filter(model, stage))
     opt_state = make_optimizer(config).init(diff)
@@ -62,7 +64,9 @@ def init_state(key: PRNGKeyArray, model, stage: Stage, config: StageConfig) -> T
 def batch_indices(
     key: PRNGKeyArray, step: Int[Array, ""], n_data: int, batch_size: int
 ) -> Int[Array, " batch_size"]:
-    """Indices of the batch of `step`: epoch `e = step // (n_data // batch_size)` visits a
+    """Indices of the batch of `step`.
+
+    Epoch `e = step // (n_data // batch_size)` visits a
     permutation of the data drawn from `fold_in(key, e)`, in consecutive slices (the last
     incomplete batch of each epoch is dropped). A pure function of `(key, step)`.
     """
@@ -197,8 +201,9 @@ def make_train_step(
 
 @functools.lru_cache(maxsize=16)
 def make_eval_fn(stage: Stage, config: StageConfig) -> Callable:
-    """Jitted `(model, xs, key) -> loss` of a stage on one batch, deterministic networks for
-    stage 2 (`train=False`: no dropout in the flow).
+    """Jitted `(model, xs, key) -> loss` of a stage on one batch.
+
+    Stage 2 runs its networks deterministically (`train=False`: no dropout in the flow).
     """
     loss_fn, kwargs = _loss_and_kwargs(stage, config)
     if stage == "flow":
@@ -219,8 +224,10 @@ def validation_loss(
     batch_size: int,
     max_batches: int,
 ) -> float:
-    """Mean of `evaluate` over up to `max_batches` consecutive full batches of `data` (all of
-    `data` in one batch if it is smaller than `batch_size`), with a fixed key per batch.
+    """Mean of `evaluate` over up to `max_batches` consecutive full batches of `data`.
+
+    All of `data` forms one batch if it is smaller than `batch_size`; each batch has a fixed
+    key.
     """
     n = data.shape[0]
     bs = min(batch_size, n)
@@ -241,8 +248,10 @@ def replicate(tree, mesh: Mesh | None):
 
 
 def make_mesh(devices=None) -> Mesh:
-    """A 1-d `jax.sharding.Mesh` with axis `"batch"` over `devices` (default: all local
-    devices, `jax.local_devices()`). For several hosts, call `jax.distributed.initialize()`
+    """A 1-d `jax.sharding.Mesh` with axis `"batch"` over `devices`.
+
+    Default: all local devices, `jax.local_devices()`. For several hosts, call
+    `jax.distributed.initialize()`
     first and pass `jax.devices()`.
     """
     devices = jax.local_devices() if devices is None else list(devices)

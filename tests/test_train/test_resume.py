@@ -21,8 +21,16 @@ def _tiny_config():
             flow_nn_width=8,
             flow_dropout=0.1,
         ),
+        # blur σ 1 -> 0 over the first 2 of the 4 steps: the blur schedule is part of the
+        # resumed computation.
         inference=InferenceStageConfig(
-            steps=4, batch_size=4, n_samples=2, augment_bounds=bounds, warmup_frac=0.5
+            steps=4,
+            batch_size=4,
+            n_samples=2,
+            augment_bounds=bounds,
+            warmup_frac=0.5,
+            blur_sigma_init=1.0,
+            blur_frac=0.5,
         ),
         flow=FlowStageConfig(
             steps=4, batch_size=4, n_samples=2, augment_bounds=bounds, warmup_frac=0.5
@@ -40,7 +48,7 @@ def _assert_identical(a, b):
     la = jax.tree_util.tree_leaves(eqx.filter(a, eqx.is_array))
     lb = jax.tree_util.tree_leaves(eqx.filter(b, eqx.is_array))
     assert len(la) == len(lb) and la
-    for x, y in zip(la, lb):
+    for x, y in zip(la, lb, strict=True):
         assert x.dtype == y.dtype and x.shape == y.shape
         assert bool(jnp.all(x == y)), "resumed run differs from the uninterrupted one"
 

@@ -29,10 +29,9 @@ _SCRIPT = textwrap.dedent(
     copy = lambda t: jax.tree_util.tree_map(lambda a: a.copy() if eqx.is_array(a) else a, t)
     mesh = make_mesh()
     for stage in ("inference", "flow"):
-        one, _ = fit_stage(stage, copy(init_state(jr.key(1), model, stage, getattr(config, stage))),
-                           data, config, progress=False)
-        four, _ = fit_stage(stage, copy(init_state(jr.key(1), model, stage, getattr(config, stage))),
-                            data, config, mesh=mesh, progress=False)
+        start = lambda: copy(init_state(jr.key(1), model, stage, getattr(config, stage)))
+        one, _ = fit_stage(stage, start(), data, config, progress=False)
+        four, _ = fit_stage(stage, start(), data, config, mesh=mesh, progress=False)
         sharding = jax.tree_util.tree_leaves(eqx.filter(four.model, eqx.is_array))[0].sharding
         assert len(sharding.device_set) == 4, sharding
         la = jax.tree_util.tree_leaves(eqx.filter(one.model, eqx.is_array))
