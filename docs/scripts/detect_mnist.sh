@@ -11,7 +11,7 @@ run() {
   echo "=== $name: sgm-eqx detect $* --data $DATA --out $OUT/$name"
   /usr/bin/time -f "$name wall %e s" sgm-eqx detect "$@" --data "$DATA" --out "$OUT/$name" \
     > "$OUT/$name.log" 2>&1
-  tail -1 "$OUT/$name.log"
+  tail -2 "$OUT/$name.log"
 }
 run rotation    --transform rotation    --magnitude uniform:-0.5,0.5
 run scale       --transform scale       --magnitude uniform:-0.3,0.3
@@ -21,3 +21,5 @@ run rotation-bimodal --transform rotation --magnitude bimodal:0.5,0.05
 run scale-4modal --transform scale --magnitude "modes:-0.3,-0.1,0.1,0.3;0.02"
 run translate-y --transform translate-y --magnitude uniform:-0.3,0.3
 run shear       --transform shear       --magnitude uniform:-0.3,0.3
+run sct-wide  --transform sct         --magnitude uniform:-0.8,0.8
+run rotation+scale --transform rotation+scale --magnitude uniform:-0.4,0.4

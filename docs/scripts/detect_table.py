@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
         "| train s |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    defaults = {"taylor_order": "2", "blur": "1.0", "steps": "2000", "l1": "0.0"}
+    defaults = {"taylor_order": "4", "blur": "1.0", "steps": "2000", "l1": "0.0"}
     for name in names:
         m = json.loads((args.root / name / "metrics.json").read_text())
         extra = " ".join(

@@ -62,7 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latent-size", type=int, default=5, help="side d of latent patches")
     parser.add_argument("--channels", type=int, default=1, help="latent channels")
     parser.add_argument("--basis", choices=("affine", "quadratic"), default="quadratic")
-    parser.add_argument("--taylor-order", type=int, default=2)
+    parser.add_argument(
+        "--taylor-order", type=int, default=4, help="Taylor terms in the α-matching loss"
+    )
     parser.add_argument("--blur", type=float, default=1.0, help="α-matching blur sigma (pixels)")
     parser.add_argument("--alpha-weight", type=float, default=100.0, help="λ_α")
     parser.add_argument("--latent-weight", type=float, default=1.0, help="λ_Z")

@@ -17,6 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="train, val, test or all")
     parser.add_argument("--n-show", type=int, default=10, help="examples in Fig. 8")
     parser.add_argument("--n-samples", type=int, default=500, help="η samples for Fig. 10")
+    parser.add_argument("--chain-length", type=int, default=6, help="prototype-chain length")
+    parser.add_argument("--resampled", type=int, default=4, help="resampled rows in Fig. 8")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
         split=args.split,
         n_show=args.n_show,
         n_samples=args.n_samples,
+        chain_length=args.chain_length,
+        n_resampled=args.resampled,
     )
     for p in paths:
         print(f"wrote {p}")

@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override any config field, e.g. --set inference.lr=1e-3 --set model.eta_bound="
         "'(0.75,0.75,3.14,0.75,0.75)' (repeatable)",
     )
+    parser.add_argument(
+        "--no-validation", action="store_true", help="skip the validation losses (faster)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     config = build_config(args, data.image_shape)
     train_x = data.subset("train").images
     val = data.subset("val")
-    val_x = val.images if len(val) else None
+    val_x = val.images if len(val) and not args.no_validation else None
     out = pathlib.Path(args.out)
     print(
         f"data: {data.name}, {len(train_x)} train / {0 if val_x is None else len(val_x)} val "

@@ -149,16 +149,17 @@ def plot_marginals(
 
 def plot_prototype_chains(
     chains: Float[_AnyArray, "n k H W C"],
-    ratios: Float[_AnyArray, " k"],
+    ratios: Float[_AnyArray, " m"],
     path: str | os.PathLike,
 ) -> pathlib.Path:
     """Fig. 11: prototype chains `x̂_0 = x, x̂_1, ...` (left) and mean |η| per iteration (right).
 
     **Arguments:**
 
-    - `chains`: `(n, k, H, W, C)`, row `j` is the chain of example `j`.
-    - `ratios`: `(k,)` mean |η_k| / mean |η_0| (from
-      [`sgm_eqx.experiments.chain_ratio`][]).
+    - `chains`: `(n, k, H, W, C)`, row `j` is the chain `x, x̂_1, ..., x̂_{k-1}` of example `j`.
+    - `ratios`: `(m,)` mean |η_i| / mean |η_0| for `η_i = f_ω(x̂_i)` (from
+      [`sgm_eqx.experiments.chain_ratio`][]; usually `m = k - 1`, possibly over more
+      examples than are drawn).
     """
     c = _check("plot_prototype_chains(chains=...)", chains, 5)
     r = np.asarray(ratios, np.float64)

@@ -1,48 +1,53 @@
 r"""Metrics for the SGM experiments (JSON-friendly: every function returns plain floats/dicts).
 
-**Definitions.**
+**Definitions** (also on the "Experiments and the command line" docs page).
 
 - *1-Wasserstein distance* between two 1-D samples `a`, `b` (any sizes):
-  `W1 = ∫ |F_a(t) - F_b(t)| dt` with the empirical CDFs `F` ([`wasserstein1`][sgm_eqx.experiments.wasserstein1]). For angles
-  with period `P` (a shape with `k`-fold symmetry has `P = 2π/k`), the circular version
-  `W1 = min_α ∫_0^P |F_a(t) - F_b(t) - α| dt` ([`circular_wasserstein1`][sgm_eqx.experiments.circular_wasserstein1]).
+  `W1 = ∫ |F_a(t) - F_b(t)| dt` with the empirical CDFs `F`
+  ([`sgm_eqx.experiments.wasserstein1`][]). For angles with period `P` (a shape with
+  `k`-fold symmetry has `P = 2π/k`), the circular version
+  `W1 = min_α ∫_0^P |F_a(t) - F_b(t) - α| dt`
+  ([`sgm_eqx.experiments.circular_wasserstein1`][]).
   Both are reported *in units of the parameter's range*: dSprites `x`, `y` are divided by 1
   (their latent range `[0, 1]`), `scale` by 0.5 (the dSprites range `[0.5, 1]`) and
   orientation by the period `P`. So 0 is perfect and ~0.3 is what two unrelated uniform
   distributions over the range give.
 
-- *Ground-truth recovery* ([`dsprites_recovery`][sgm_eqx.experiments.dsprites_recovery]). For a test sprite `x` with pose `M_x`
-  ([`sgm_eqx.data.dsprites_pose`][]) and inferred transformation `A_x = T(f_ω(x))`, the
-  prototype `x̂ = T^{-1}(x)` has, exactly, the pose `P = A_x^{-1} M_x`. All sprites of a shape
-  lie in one orbit, so the *true* distribution of transformations relative to `x̂` is
-  `{M_y P^{-1}}` over the data sprites `y` of that shape. A sample `η ~ p_ψ(η | x̂)` predicts
-  the sprite pose `T(η) P`. We compare the two distributions through the pose latents
-  `(scale, orientation, x, y)` (pooled over the test sprites of a shape): comparing raw `η`
-  would be ill-posed, because the rotational symmetry of squares and ellipses makes several
-  `η` produce the same image and, as `T(η) = exp(Σ η_i G_i)`, those `η` differ in their
-  translation entries too. The map `η -> pose(T(η) P)` is a bijection modulo that symmetry,
-  so the latent comparison is the η comparison with the ambiguity removed.
-  The paper's headline, "rotation is absent for hearts", is reported as the mean (over heart
-  test sprites) circular standard deviation, in degrees, of the orientation predicted by
-  `p_ψ(η | x̂)` (`heart_rotation_std_deg`, ideally 0; the data has 0), next to the same number
-  for ellipses and squares (data: uniform on their symmetry period).
+- *Ground-truth recovery* ([`sgm_eqx.experiments.dsprites_recovery`][]). For a test sprite
+  `x` with pose `M_x` ([`sgm_eqx.data.dsprites_pose`][]) and inferred transformation
+  `A_x = T(f_ω(x))`, the prototype `x̂ = T^{-1}(x)` has, exactly, the pose
+  `P = A_x^{-1} M_x`. All sprites of a shape lie in one orbit, so the *true* distribution of
+  transformations relative to `x̂` is `{M_y P^{-1}}` over the data sprites `y` of that shape.
+  A sample `η ~ p_ψ(η | x̂)` predicts the sprite pose `T(η) P`. We compare the two
+  distributions through the pose latents `(scale, orientation, x, y)` (pooled over the test
+  sprites of a shape): comparing raw `η` would be ill-posed, because the rotational symmetry
+  of squares and ellipses makes several `η` produce the same image and, as
+  `T(η) = exp(Σ η_i G_i)`, those `η` differ in their translation entries too. The map
+  `η -> pose(T(η) P)` is a bijection modulo that symmetry, so the latent comparison is the
+  η comparison with the ambiguity removed. The paper's headline, "rotation is absent for
+  hearts", shows as the heart orientation W1 (the data has orientation 0) and as
+  `heart_rotation_std_deg`, the mean (over heart test sprites) circular standard deviation,
+  in degrees, of the orientation predicted by `p_ψ(η | x̂)` for one prototype (ideally 0),
+  next to the same number for ellipses and squares.
 
-- *Prototype invariance.* [`chain_ratio`][sgm_eqx.experiments.chain_ratio]: for prototype chains
-  `x̂_0 = x, x̂_{k+1} = prototype(x̂_k)` with inferred `η_k = f_ω(x̂_k)`, the mean over examples
-  and parameters of `|η_k,i| / η_max,i` divided by its value at iteration 0 (Fig. 11; the paper
-  plateaus near 5%). [`orbit_variance_ratio`][sgm_eqx.experiments.orbit_variance_ratio]: per-pixel variance of the prototypes of one
-  orbit (the same sprite rendered at many poses), averaged over pixels and orbits, divided by
-  the per-pixel variance of the data images; the same ratio of the inputs themselves is the
-  reference (an encoder that does nothing scores that).
+- *Prototype invariance.* [`sgm_eqx.experiments.chain_ratio`][]: for prototype chains
+  `x̂_0 = x, x̂_{k+1} = prototype(x̂_k)` with inferred `η_k = f_ω(x̂_k)`, the mean over
+  examples and parameters of `|η_k,i| / η_max,i` divided by its value at iteration 0
+  (Fig. 11; the paper plateaus near 5%). [`sgm_eqx.experiments.orbit_variance_ratio`][]:
+  per-pixel variance of the prototypes of one orbit (the same sprite rendered at many
+  poses), averaged over pixels and orbits, divided by the per-pixel variance of the data
+  images; the same ratio of the inputs themselves is the reference (an encoder that does
+  nothing scores that).
 
-- *Resampling fidelity* ([`resampling_fidelity`][sgm_eqx.experiments.resampling_fidelity]): the W1 above between the latents of data
-  sprites and of resampled sprites, both *estimated from image moments* by
-  [`moment_latents`][sgm_eqx.experiments.moment_latents] (so the estimator's bias is shared): position from the intensity
-  centroid (corrected by the shape's centroid offset), scale from the square root of the
-  total intensity (area) over the shape's area at scale 1, orientation from the angle of the
-  complex moment `Σ w (z - c)^k` with `k` the shape's symmetry order (`k = 1` uses
-  `Σ w |z - c|^2 (z - c)`), relative to that angle for the canonical shape. The estimator's
-  own error (estimates from data images vs true latents) is reported as `estimator_floor`.
+- *Resampling fidelity* ([`sgm_eqx.experiments.resampling_fidelity`][]): the W1 above
+  between the latents of data sprites and of resampled sprites, both *estimated from image
+  moments* by [`sgm_eqx.experiments.moment_latents`][] (so the estimator's bias is shared):
+  position from the intensity centroid (corrected by the shape's centroid offset), scale
+  from the square root of the total intensity (area) over the shape's area at scale 1,
+  orientation from the angle of the complex moment `Σ w (z - c)^k` with `k` the shape's
+  symmetry order (`k = 1` uses `Σ w |z - c|^2 (z - c)`), relative to that angle for the
+  canonical shape. The estimator's own error (estimates from data images vs true latents)
+  is reported as `estimator_floor`.
 """
 
 import math
@@ -125,8 +130,9 @@ def latent_w1(
     """Per-shape, per-latent normalised W1 between two sets of dSprites latents.
 
     **Arguments:** two `(n, 5)` arrays of `(shape, scale, orientation, x, y)`; shapes are
-    matched by the first column. Orientation uses [`circular_wasserstein1`][sgm_eqx.experiments.circular_wasserstein1] with the shape's
-    symmetry period and is divided by it; other latents are divided by `LATENT_RANGES`.
+    matched by the first column. Orientation uses
+    [`sgm_eqx.experiments.circular_wasserstein1`][] with the shape's symmetry period and is
+    divided by it; other latents are divided by `LATENT_RANGES`.
 
     **Returns:** `{shape_name: {latent_name: w1}}` for every shape present in both.
     """
@@ -199,8 +205,8 @@ def dsprites_recovery(
 ) -> dict:
     """Ground-truth recovery on dSprites (see the module docstring).
 
-    **Arguments:** as [`predicted_latents`][sgm_eqx.experiments.predicted_latents], plus `data_latents`: latents of the data sprites
-    defining the true distribution (e.g. the training set).
+    **Arguments:** as [`sgm_eqx.experiments.predicted_latents`][], plus `data_latents`:
+    latents of the data sprites defining the true distribution (e.g. the training set).
 
     **Returns:** `{"w1": {shape: {latent: w1}}, "heart_rotation_std_deg": float,
     "rotation_std_deg": {shape: float}}`.

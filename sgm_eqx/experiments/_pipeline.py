@@ -71,8 +71,15 @@ def _load_concrete(directory: pathlib.Path, stage: str):
 
 
 def _batch_size(n: int, cap: int) -> int:
-    """Power-of-two batch size `<= cap` covering `n`, so few distinct shapes get compiled."""
-    return min(cap, 1 << max(0, int(n) - 1).bit_length())
+    """The batch size used for `n` inputs: always `cap`.
+
+    Inputs are padded up to whole batches, so each jitted function compiles once per
+    (model, static arguments) whatever the number of inputs, and `evaluate`, `make_figures`
+    and `sample_outputs` share those compilations. (`n` is accepted for clarity at call
+    sites.)
+    """
+    del n
+    return cap
 
 
 def _batched(fn, arrays: tuple, batch_size: int):
@@ -123,7 +130,7 @@ def _log_prob_batch(model: SGM, eta, protos):
     return jax.vmap(model.log_prob)(eta, protos)
 
 
-def infer_all(model: SGM, images, *, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def infer_all(model: SGM, images, *, batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """`η = f_ω(x)` `(N, d)` and prototypes `x̂` `(N, H, W, C)` for every image."""
     images = jnp.asarray(images)
     bs = _batch_size(images.shape[0], batch_size)
@@ -131,7 +138,7 @@ def infer_all(model: SGM, images, *, batch_size: int = 256) -> tuple[np.ndarray,
 
 
 def sample_all(
-    model: SGM, prototypes, key: PRNGKeyArray, n: int, *, batch_size: int = 256
+    model: SGM, prototypes, key: PRNGKeyArray, n: int, *, batch_size: int = 32
 ) -> np.ndarray:
     """`n` samples of `p_ψ(η | x̂)` per prototype: `(N, n, d)`."""
     prototypes = jnp.asarray(prototypes)
@@ -141,7 +148,7 @@ def sample_all(
 
 
 def resample_all(
-    model: SGM, images, key: PRNGKeyArray, n: int, *, batch_size: int = 64
+    model: SGM, images, key: PRNGKeyArray, n: int, *, batch_size: int = 32
 ) -> np.ndarray:
     """`n` resampled variants `T_η(x̂)` per image: `(N, n, H, W, C)`."""
     images = jnp.asarray(images)
@@ -150,7 +157,7 @@ def resample_all(
     return _batched(lambda x, k: _resample_batch(model, x, k, int(n)), (images, keys), bs)
 
 
-def chains_all(model: SGM, images, n: int, *, batch_size: int = 128):
+def chains_all(model: SGM, images, n: int, *, batch_size: int = 64):
     """Prototype chains: `(x̂_1..x̂_n)` `(N, n, H, W, C)` and `η_0..η_{n-1}` `(N, n, d)`."""
     images = jnp.asarray(images)
     bs = _batch_size(images.shape[0], batch_size)
@@ -220,8 +227,8 @@ def evaluate(
     """All metrics of this module that apply to `data` (JSON-ready dict).
 
     Always: `chain_ratio` (Fig. 11) and the mean test `log p_ψ(f_ω(x) | x̂)`. With dSprites
-    latents and an affine model: `recovery` ([`dsprites_recovery`][sgm_eqx.experiments.dsprites_recovery] against the training
-    latents), `resampling_fidelity` (one resampled variant per test sprite) and
+    latents and an affine model: `recovery` ([`sgm_eqx.experiments.dsprites_recovery`][]
+    against the training latents), `resampling_fidelity` (one resampled variant per test sprite) and
     `orbit_variance` (`n_orbits` sprites per shape, each rendered at `orbit_size` poses from
     its shape's latent distribution; prototypes vs the inputs themselves).
     """
@@ -239,7 +246,7 @@ def evaluate(
             _batched(
                 lambda e, p: _log_prob_batch(model, e, p),
                 (jnp.asarray(eta), jnp.asarray(protos)),
-                _batch_size(len(eta), 256),
+                _batch_size(len(eta), 128),
             )
         )
     )
@@ -288,7 +295,7 @@ def _orbit_variance(model, key, size, *, n_orbits, orbit_size, data) -> dict:
 
 
 def summarise(metrics: dict) -> dict:
-    """A few headline numbers from an [`evaluate`][sgm_eqx.experiments.evaluate] dict."""
+    """A few headline numbers from an [`sgm_eqx.experiments.evaluate`][] dict."""
     s: dict = {}
     if "chain_ratio" in metrics:
         s["chain_ratio_last"] = metrics["chain_ratio"][-1]
@@ -343,7 +350,8 @@ def make_figures(
     ]
     samples = sample_all(model, protos, k_samp, n_samples)
     bound = config.model.eta_bound
-    sel = idx[: min(6, len(idx))] if test.latents is None else np.arange(0, len(idx), 2)[:6]
+    # Fig. 10 rows: up to 6 examples (for dSprites every other one, to mix the shapes).
+    sel = np.arange(min(6, len(idx))) if test.latents is None else np.arange(0, len(idx), 2)[:6]
     paths.append(
         plot_marginals(
             x[sel],

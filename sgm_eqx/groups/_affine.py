@@ -1,6 +1,7 @@
 """Affine transformations of images in the normalised frame."""
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
@@ -38,6 +39,27 @@ def _inverse_parts(
     det = a * d - b * c
     inv = jnp.stack([jnp.stack([d, -b]), jnp.stack([-c, a])]) / det
     return inv, -(inv @ translation)
+
+
+# Output pixels whose source lies within this many pixels outside the outermost pixel centres
+# are sampled at the edge rather than replaced by `cval` (mode "constant" only).
+_EDGE_TOLERANCE = 1e-3
+
+
+def _snap_to_grid_edge(coords: Float[Array, "2 H W"], height: int, width: int) -> Array:
+    """Move source coordinates that are outside `[0, n - 1]` by float rounding onto the edge.
+
+    With `mode="constant"`, `map_coordinates` returns `cval` for any point outside
+    `[0, n - 1]`, however close (scipy's semantics). A composed element such as
+    `g.compose(g.inverse())` equals the identity only up to float rounding, and without this
+    snap its outermost pixel centres (exactly at `0` or `n - 1`) could land at `-1e-6` and turn
+    into `cval`. The snap is a straight-through shift (`stop_gradient`), so gradients w.r.t.
+    the coordinates are unchanged.
+    """
+    limits = jnp.asarray([height - 1, width - 1], dtype=coords.dtype).reshape(2, 1, 1)
+    clipped = jnp.clip(coords, 0.0, limits)
+    near = jnp.abs(clipped - coords) < _EDGE_TOLERANCE
+    return coords + jax.lax.stop_gradient(jnp.where(near, clipped - coords, 0.0))
 
 
 class Affine2D(AbstractGroupAction):
@@ -216,7 +238,8 @@ class Affine2D(AbstractGroupAction):
         The transformed image, same shape and dtype: `out(q) = x(A^{-1} q)` at every output
         pixel centre `q`, sampled once with [`sgm_eqx.image.resample`][] (`order`, `mode`,
         `cval` of `self`). Content moved in from outside the image reads according to `mode`
-        (`cval` for `"constant"`).
+        (`cval` for `"constant"`; source points within `1e-3` pixel outside the outermost
+        pixel centres, e.g. from float rounding in a composed identity, read the edge).
         """
         if x.ndim != 3:
             raise ValueError(
@@ -235,4 +258,6 @@ class Affine2D(AbstractGroupAction):
         src_x = inv[0, 0] * xs + inv[0, 1] * ys + shift[0]
         src_y = inv[1, 0] * xs + inv[1, 1] * ys + shift[1]
         coords = to_pixel(src_x, src_y, height, width)
+        if self.mode == "constant":
+            coords = _snap_to_grid_edge(coords, height, width)
         return resample(x, coords, order=self.order, mode=self.mode, cval=self.cval)

@@ -91,8 +91,9 @@ def test_sampling_is_deterministic_given_key():
 def _render(lat, size=32, supersample=8):
     from sgm_eqx.data import render_dsprites
 
-    return np.asarray(render_dsprites(jnp.asarray(lat, jnp.float32), size=size,
-                                      supersample=supersample))[..., 0]
+    return np.asarray(
+        render_dsprites(jnp.asarray(lat, jnp.float32), size=size, supersample=supersample)
+    )[..., 0]
 
 
 def _centroid(img):

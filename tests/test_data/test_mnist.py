@@ -104,7 +104,6 @@ def test_corrupt_idx_file_is_reported(tmp_path):
 
 def test_rotation_by_90_degrees_is_a_counter_clockwise_quarter_turn():
     from sgm_eqx.data import add_rotation
-
     from sgm_eqx.data._mnist import _rotate_one
 
     rng = np.random.default_rng(3)

@@ -53,10 +53,8 @@ def test_circular_w1_matches_brute_force_on_small_samples():
         # Equal-size samples: W1 is the best assignment; on the circle, the optimal
         # assignment of sorted points is a cyclic shift.
         a_s, b_s = np.sort(a), np.sort(b)
-        best = min(
-            np.mean(np.minimum(np.abs(a_s - np.roll(b_s, k)), period - np.abs(a_s - np.roll(b_s, k))))
-            for k in range(6)
-        )
+        gaps = [np.abs(a_s - np.roll(b_s, k)) for k in range(6)]
+        best = min(np.mean(np.minimum(g, period - g)) for g in gaps)
         assert circular_wasserstein1(a, b, period) == pytest.approx(best, abs=1e-9)
 
 
@@ -99,10 +97,10 @@ def test_orbit_variance_ratio_known_answers():
 
 
 def test_latent_w1_is_zero_for_identical_sets_and_normalised_by_range():
+    import jax.random as jr
+
     from sgm_eqx.data import sample_dsprites_latents
     from sgm_eqx.experiments import latent_w1
-
-    import jax.random as jr
 
     lat = np.asarray(sample_dsprites_latents(jr.key(0), 600), np.float64)
     w = latent_w1(lat, lat)
@@ -133,9 +131,7 @@ def test_recovery_is_perfect_for_the_true_transformations():
     m0 = np.asarray(dsprites_pose(jnp.asarray([0.0, 0.8, 0.0, 0.5, 0.5])), np.float64)
     inferred = poses @ np.linalg.inv(m0)
     shape = np.round(lat[:, 0])
-    samples = np.stack(
-        [poses[shape == shape[i]][:20] @ np.linalg.inv(m0) for i in range(n)]
-    )
+    samples = np.stack([poses[shape == shape[i]][:20] @ np.linalg.inv(m0) for i in range(n)])
     data = np.concatenate([lat[shape == s][:20] for s in range(3)])
     rec = dsprites_recovery(lat, inferred, samples, data)
     for s in rec["w1"].values():

@@ -47,7 +47,12 @@ _SCRIPT = textwrap.dedent(
 
 def test_data_parallel_training_on_four_devices_matches_one_device():
     env = dict(os.environ)
-    env["XLA_FLAGS"] = env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+    # LLVM optimisation level 0 halves the compile time of the four programs; both runs
+    # compared below are compiled with the same flags, so the comparison is unaffected.
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "")
+        + " --xla_force_host_platform_device_count=4 --xla_backend_optimization_level=0"
+    )
     env["JAX_PLATFORMS"] = "cpu"
     root = pathlib.Path(__file__).resolve().parents[2]
     result = subprocess.run(
