@@ -134,6 +134,64 @@ def _naive_step(stage, config, loss_fn, kwargs):
 # ----------------------------------------------------------------------------------------
 
 
+def _best_time(f, *args, repeats: int) -> float:
+    jax.block_until_ready(f(*args))
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(f(*args))
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def stage1_breakdown(model, data, batch_size: int, n_samples: int, repeats: int) -> dict:
+    """Seconds of the two big parts of a stage-1 step, each timed on its own.
+
+    - `network`: the inference net forward + backward on the `(1 + n) * batch` inputs of a
+      step (x and each augmented input once);
+    - `warps`: the step's warps alone: `n` augmentations (forward), `n` composed warps and
+      the 2 warps of the invertibility term (forward + backward w.r.t. the parameters).
+    """
+    net, template = model.inference_net, model.template
+    xs = data[: batch_size * (1 + n_samples)]
+
+    @eqx.filter_jit
+    def network(net, xs):
+        def f(net):
+            loc, scale = jax.vmap(lambda x: net.loc_and_scale(x))(xs)
+            return jnp.sum(loc**2) + jnp.sum(scale)
+
+        return eqx.filter_grad(f)(net)
+
+    aug = UniformAugmentation.symmetric((0.25, 0.25, float(np.pi), 0.25, 0.25))
+    n = n_samples
+    etas = jax.vmap(lambda k: jax.vmap(aug)(jr.split(k, 3 * n)))(jr.split(jr.key(5), batch_size))
+
+    @jax.jit
+    def warps(xs, etas):
+        def one(x, e):
+            x_rnd = jax.vmap(lambda ei: template.with_params(ei).apply(x))(e[:n])
+
+            def loss(eta_x, eta_v):
+                composed = jax.vmap(
+                    lambda a, b, xr: (
+                        template.with_params(a).compose(template.with_params(b).inverse()).apply(xr)
+                    )
+                )(eta_x, eta_v, x_rnd)
+                g = template.with_params(eta_x[0])
+                back = g.inverse().apply(g.apply(x))
+                return jnp.mean((composed - x[None]) ** 2) + 0.1 * jnp.mean((back - x) ** 2)
+
+            return jax.grad(loss, argnums=(0, 1))(0.1 * e[n : 2 * n], 0.1 * e[2 * n :])
+
+        return jax.vmap(one)(xs, etas)
+
+    return {
+        "network_s": _best_time(network, net, xs, repeats=repeats),
+        "warps_s": _best_time(warps, data[:batch_size], etas, repeats=repeats),
+    }
+
+
 def _time_step(step, data, state, steps):
     t0 = time.perf_counter()
     state, metrics = step(data, state)
@@ -188,6 +246,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--order", type=int, default=1, help="interpolation order of warps")
     parser.add_argument("--variants", default="library,naive", help="comma list of: library, naive")
     parser.add_argument("--json", default=None, help="write the results here")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time the stage-1 network and warps alone at the largest batch size",
+    )
     args = parser.parse_args(argv)
     sizes = args.batch_size or ["64,128,512"]
     batch_sizes = sorted({int(s) for part in sizes for s in str(part).split(",") if s})
@@ -260,8 +323,28 @@ def main(argv: list[str] | None = None) -> dict:
         "mle_examples_per_s": best["mle_examples_per_s"],
         "compile_s": {"stage1": best["ssl_compile_s"], "stage2": best["mle_compile_s"]},
         "achieved_gflops": {"stage1": best["ssl_gflops"], "stage2": best["mle_gflops"]},
+        "fraction_of_peak": {
+            "stage1": best["ssl_fraction_of_peak"],
+            "stage2": best["mle_fraction_of_peak"],
+        },
         "rows": rows,
     }
+    if args.breakdown:
+        b = best["batch_size"]
+        data = jr.uniform(jr.key(1), (max(4 * b, 2048), 28, 28, 1), jnp.float32)
+        parts = stage1_breakdown(model, data, b, n, max(args.steps, 2))
+        step_s = b / best["ssl_examples_per_s"]
+        result["stage1_breakdown"] = {
+            "step_s": step_s,
+            **parts,
+            "network_fraction": parts["network_s"] / step_s,
+            "warps_fraction": parts["warps_s"] / step_s,
+        }
+        print(
+            f"stage 1 at batch {b}: step {1e3 * step_s:.1f} ms; network alone "
+            f"{1e3 * parts['network_s']:.1f} ms ({100 * parts['network_s'] / step_s:.0f}%), "
+            f"warps alone {1e3 * parts['warps_s']:.1f} ms ({100 * parts['warps_s'] / step_s:.0f}%)"
+        )
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(result, indent=2))
     return result

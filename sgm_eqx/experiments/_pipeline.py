@@ -367,7 +367,7 @@ def make_figures(
     paths.append(
         plot_prototype_chains(
             chain_imgs,
-            chain_ratio(big_etas, eta_scale(config)),
+            np.asarray(chain_ratio(big_etas, eta_scale(config))),
             out_dir / "fig11_prototype_chains.png",
         )
     )

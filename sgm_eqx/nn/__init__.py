@@ -16,4 +16,5 @@ from ._mlp import (
     AbstractImageEncoder as AbstractImageEncoder,
     ConvEncoder as ConvEncoder,
     MLPEncoder as MLPEncoder,
+    gelu_layer_norm as gelu_layer_norm,
 )
