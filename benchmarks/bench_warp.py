@@ -176,23 +176,20 @@ def main(argv: list[str] | None = None) -> dict:
         etas = jr.uniform(k_eta, (args.batch_size, 5), minval=-1.0, maxval=1.0) * BOUNDS
         xs = jr.uniform(k_x, (args.batch_size, h, w, c))
         size = f"{h}x{w}x{c}"
-        variants: list[tuple[str, Callable[[], dict]]] = [
-            ("sgm_eqx order 1", lambda: _bench_jax(_ours(1), etas, xs, args.repeats)),
-            ("sgm_eqx order 3", lambda: _bench_jax(_ours(3), etas, xs, args.repeats)),
-            ("jax.scipy order 1", lambda: _bench_jax(_jax_scipy(), etas, xs, args.repeats)),
+        variants: list[tuple[str, Callable[..., dict], tuple]] = [
+            ("sgm_eqx order 1", _bench_jax, (_ours(1), etas, xs, args.repeats)),
+            ("sgm_eqx order 3", _bench_jax, (_ours(3), etas, xs, args.repeats)),
+            ("jax.scipy order 1", _bench_jax, (_jax_scipy(), etas, xs, args.repeats)),
         ]
         if torch is not None:
             thetas = _torch_thetas(np.asarray(etas))
-            xs_np = np.asarray(xs)
+            xs_np = np.array(xs)  # a writable copy for torch.from_numpy
             for mode in ("bilinear", "bicubic"):
                 variants.append(
-                    (
-                        f"torch {mode}",
-                        lambda m=mode: _bench_torch(torch, xs_np, thetas, m, args.repeats),
-                    )
+                    (f"torch {mode}", _bench_torch, (torch, xs_np, thetas, mode, args.repeats))
                 )
-        for name, run in variants:
-            result = run()
+        for name, run, run_args in variants:
+            result = run(*run_args)
             rows.append({"size": size, "variant": name, **result})
             print(
                 f"{size:>9}  {name:<18} fwd {result['fwd']:>10.0f} img/s   "

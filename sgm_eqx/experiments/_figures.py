@@ -9,7 +9,7 @@ import os
 import pathlib
 
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Shaped
 
 _AnyArray = Array | np.ndarray
 
@@ -186,10 +186,10 @@ def plot_prototype_chains(
 def plot_position_distributions(
     data_images: Float[_AnyArray, "n H W C"],
     data_positions: Float[_AnyArray, "n 2"],
-    data_groups: Float[_AnyArray, " n"],
+    data_groups: Shaped[_AnyArray, " n"],
     resampled_images: Float[_AnyArray, "m H W C"],
     resampled_positions: Float[_AnyArray, "m 2"],
-    resampled_groups: Float[_AnyArray, " m"],
+    resampled_groups: Shaped[_AnyArray, " m"],
     path: str | os.PathLike,
     *,
     group_names: tuple[str, ...] = ("square", "ellipse", "heart"),
@@ -207,7 +207,7 @@ def plot_position_distributions(
       group are tiled.
     - `data_positions`, `resampled_positions`: `(n, 2)` latent `(x, y)` (true or estimated by
       [`sgm_eqx.experiments.moment_latents`][]).
-    - `data_groups`, `resampled_groups`: group index (shape) of each row.
+    - `data_groups`, `resampled_groups`: group index (shape) of each row (ints or floats).
     """
     di = _check("plot_position_distributions(data_images=...)", data_images, 4)
     ri = _check("plot_position_distributions(resampled_images=...)", resampled_images, 4)

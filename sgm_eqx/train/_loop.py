@@ -18,6 +18,7 @@ from ._model import build_model
 from ._optim import Stage
 from ._step import (
     TrainState,
+    check_n_params,
     init_state,
     make_eval_fn,
     make_train_step,
@@ -107,6 +108,7 @@ def fit_stage(
     _check_data("fit_stage(train_data=...)", train_data, image_shape)
     if val_data is not None:
         _check_data("fit_stage(val_data=...)", val_data, image_shape)
+    check_n_params(state.model, stage_cfg, stage)
     total = stage_cfg.steps if until is None else min(int(until), stage_cfg.steps)
     history = History() if history is None else history
     step_fn = make_train_step(stage, stage_cfg, mesh=mesh)

@@ -106,12 +106,14 @@ def _blur_batch(xs, sigma):
     return jax.vmap(lambda x: gaussian_blur(x, sigma, size=5))(xs)
 
 
-def _check_n_params(model, config: StageConfig, stage: Stage) -> None:
-    n = model.action_template.n_params
+def check_n_params(model, config: StageConfig, stage: Stage) -> None:
+    """Raise a clear error when `augment_bounds` does not match the action's `n_params`."""
+    n = model.template.n_params
     if len(config.augment_bounds) != n:
+        name = "InferenceStageConfig" if stage == "inference" else "FlowStageConfig"
         raise ValueError(
-            f"stage {stage!r}: `augment_bounds` has {len(config.augment_bounds)} entries but "
-            f"the action has n_params={n}"
+            f"`{name}(augment_bounds=...)`: expected {n} bounds (the action's n_params); "
+            f"got {len(config.augment_bounds)}"
         )
 
 

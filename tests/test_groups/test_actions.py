@@ -245,5 +245,5 @@ def test_bad_input_raises_a_clear_error_naming_the_argument(plain_user, call, er
 )
 def test_non_finite_eta_raises_at_run_time_even_under_jit(make):
     eta = jnp.asarray([np.nan, 0.1, 0.2, 0.0, 0.0], dtype=jnp.float32)
-    with pytest.raises(Exception, match="eta=.*not finite"):
+    with pytest.raises(RuntimeError, match=r"eta=.*not finite"):  # jax.errors.JaxRuntimeError
         jax.block_until_ready(jax.jit(make)(eta))

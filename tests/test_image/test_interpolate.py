@@ -126,7 +126,9 @@ def test_map_coordinates_works_under_vmap_and_jit():
     images = jnp.asarray(rng.uniform(0, 1, (3, 5, 5)), dtype=jnp.float32)
     coords = jnp.asarray(rng.uniform(-1, 6, (3, 2, 4)), dtype=jnp.float32)
     batched = jax.jit(jax.vmap(lambda i, c: map_coordinates(i, c, order=3)))(images, coords)
-    looped = jnp.stack([map_coordinates(i, c, order=3) for i, c in zip(images, coords)])
+    looped = jnp.stack(
+        [map_coordinates(i, c, order=3) for i, c in zip(images, coords, strict=True)]
+    )
     np.testing.assert_allclose(np.asarray(batched), np.asarray(looped), atol=1e-6)
 
 

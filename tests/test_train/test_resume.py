@@ -114,3 +114,17 @@ def test_train_runs_both_stages_and_resumes_from_a_finished_stage(start, tmp_pat
     # Re-running finds the finished checkpoints and returns the same model without training.
     again, _ = train(jr.key(3), data, config, checkpoint_dir=tmp_path, progress=False)
     _assert_identical(again, model)
+
+
+def test_augment_bounds_must_match_the_number_of_parameters(start):
+    import dataclasses
+
+    from sgm_eqx.train import fit_stage, init_state
+
+    config, model = start
+    bad = dataclasses.replace(
+        config, inference=dataclasses.replace(config.inference, augment_bounds=(0.1,))
+    )
+    state = init_state(jr.key(1), model, "inference", bad.inference)
+    with pytest.raises(ValueError, match=r"augment_bounds=\.\.\.\)`: expected 5 bounds"):
+        fit_stage("inference", state, _data(), bad, progress=False)
