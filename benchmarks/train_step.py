@@ -13,9 +13,18 @@ Necessary FLOPs per example (MACs counted from the weight matrices, 2 FLOP per M
   ((1 + n) * F_inf) plus the flow forward and backward on each of the n prototypes
   (3 * n * F_flow, every weight matrix of the flow used once per log_prob).
 
-Typical output (2 shared cores; see docs/results_training.md):
+Usage: `python benchmarks/train_step.py --batch-size 512 --steps 5 --breakdown --json out.json`
+(`--variants library` skips the reference; `--order 3` for the paper's bicubic warps).
+`--breakdown` also times the stage-1 network (forward + backward on the (1 + n) * B inputs)
+and the stage-1 warps each alone, to show where a step's time goes.
 
-    batch  variant    stage1 ex/s  stage2 ex/s  ...
+Output format (numbers depend on the machine and its load; compare rows of one run):
+
+    device cpu:cpu; peak fp32 matmul ... GFLOP/s
+    necessary MFLOP/example: stage 1 156.9, stage 2 132.3 (inference fwd 8.72, flow fwd 5.33)
+    batch  512 library  | stage 1 ... ex/s (..% of peak, compile ..s) | stage 2 ... ex/s (..%)
+    batch  512 naive    | stage 1 ... ex/s (..% of peak, compile ..s) | stage 2 ... ex/s (..%)
+    stage 1 at batch 512: step ... ms; network alone ... ms (..%), warps alone ... ms (..%)
 """
 
 import argparse

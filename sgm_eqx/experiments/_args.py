@@ -45,9 +45,11 @@ def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
             parsed = tuple(parsed)
         if not dot:
             field, section = section, ""
+        if section and section not in ("model", "inference", "flow"):
+            raise ValueError(
+                f"`--set {item}`: unknown section {section!r}; expected model, inference or flow."
+            )
         target = getattr(config, section) if section else config
-        if section and not dataclasses.is_dataclass(target):
-            raise ValueError(f"`--set {item}`: unknown section {section!r}.")
         names = {f.name for f in dataclasses.fields(target)}  # pyright: ignore[reportArgumentType]
         if field not in names:
             raise ValueError(

@@ -1,7 +1,6 @@
 """Affine transformations of images in the normalised frame."""
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
@@ -42,24 +41,10 @@ def _inverse_parts(
 
 
 # Output pixels whose source lies within this many pixels outside the outermost pixel centres
-# are sampled at the edge rather than replaced by `cval` (mode "constant" only).
+# are sampled at the edge rather than replaced by `cval` (mode "constant" only). Without it, a
+# composed identity such as `g.compose(g.inverse())` (the identity only up to float rounding)
+# could turn its outermost pixels, whose sources lie exactly at `0` or `n - 1`, into `cval`.
 _EDGE_TOLERANCE = 1e-3
-
-
-def _snap_to_grid_edge(coords: Float[Array, "2 H W"], height: int, width: int) -> Array:
-    """Move source coordinates that are outside `[0, n - 1]` by float rounding onto the edge.
-
-    With `mode="constant"`, `map_coordinates` returns `cval` for any point outside
-    `[0, n - 1]`, however close (scipy's semantics). A composed element such as
-    `g.compose(g.inverse())` equals the identity only up to float rounding, and without this
-    snap its outermost pixel centres (exactly at `0` or `n - 1`) could land at `-1e-6` and turn
-    into `cval`. The snap is a straight-through shift (`stop_gradient`), so gradients w.r.t.
-    the coordinates are unchanged.
-    """
-    limits = jnp.asarray([height - 1, width - 1], dtype=coords.dtype).reshape(2, 1, 1)
-    clipped = jnp.clip(coords, 0.0, limits)
-    near = jnp.abs(clipped - coords) < _EDGE_TOLERANCE
-    return coords + jax.lax.stop_gradient(jnp.where(near, clipped - coords, 0.0))
 
 
 class Affine2D(AbstractGroupAction):
@@ -258,6 +243,11 @@ class Affine2D(AbstractGroupAction):
         src_x = inv[0, 0] * xs + inv[0, 1] * ys + shift[0]
         src_y = inv[1, 0] * xs + inv[1, 1] * ys + shift[1]
         coords = to_pixel(src_x, src_y, height, width)
-        if self.mode == "constant":
-            coords = _snap_to_grid_edge(coords, height, width)
-        return resample(x, coords, order=self.order, mode=self.mode, cval=self.cval)
+        return resample(
+            x,
+            coords,
+            order=self.order,
+            mode=self.mode,
+            cval=self.cval,
+            edge_tolerance=_EDGE_TOLERANCE,
+        )

@@ -158,14 +158,21 @@ def _axis_plan(n: int, mode: str, order: int) -> _AxisPlan:
 # --------------------------------------------------------------------------------------
 
 
-def _map_coordinate(x: Array, plan: _AxisPlan, mode: str) -> tuple[Array, Array | None]:
-    """Map coordinates into the plan's domain; also return the in-bounds mask for 'constant'."""
+def _map_coordinate(
+    x: Array, plan: _AxisPlan, mode: str, edge_tolerance: float = 0.0
+) -> tuple[Array, Array | None]:
+    """Map coordinates into the plan's domain; also return the in-bounds mask for 'constant'.
+
+    With `edge_tolerance > 0`, 'constant' also accepts points up to that far outside
+    `[0, n - 1]`; the final clip then moves them onto the edge.
+    """
     n = plan.n
     valid = None
+    tol = edge_tolerance
     if n == 1 and mode not in ("grid-constant",):
-        return jnp.zeros_like(x), ((x >= 0) & (x <= 0)) if mode == "constant" else None
+        return jnp.zeros_like(x), ((x >= -tol) & (x <= tol)) if mode == "constant" else None
     if mode == "constant":
-        valid = (x >= 0) & (x <= n - 1)
+        valid = (x >= -tol) & (x <= n - 1 + tol)
     elif mode == "mirror":
         # Exactly scipy's mapping (`map_coordinate` in `ni_interpolation.c`), which leaves
         # points in (n - 1, n) in place; it differs from the symmetric fold only in which
@@ -338,6 +345,7 @@ def _resample(
     mode: str,
     cval: ArrayLike,
     method: str,
+    edge_tolerance: float = 0.0,
 ) -> Array:
     """Core: `image` is `(H, W, C)`, `coords` `(2, *batch)`; returns `(*batch, C)`."""
     height, width, _ = image.shape
@@ -349,8 +357,8 @@ def _resample(
     if mode == "grid-constant":
         image = image - cval
     coef = _extend(image, plan_r, plan_c)
-    xr, valid_r = _map_coordinate(coords[0], plan_r, mode)
-    xc, valid_c = _map_coordinate(coords[1], plan_c, mode)
+    xr, valid_r = _map_coordinate(coords[0], plan_r, mode, edge_tolerance)
+    xc, valid_c = _map_coordinate(coords[1], plan_c, mode, edge_tolerance)
 
     if method == "dense":
         wr = _dense_weights(xr, plan_r, order)  # (N, H_ext)
@@ -437,6 +445,7 @@ def resample(
     mode: Mode = "constant",
     cval: float | Float[ArrayLike, ""] = 0.0,
     method: Method = "auto",
+    edge_tolerance: float = 0.0,
 ) -> Float[Array, "*batch C"]:
     """Interpolate every channel of an `(H, W, C)` image at the same coordinates.
 
@@ -451,6 +460,11 @@ def resample(
     - `coords`: floating array of shape `(2, *batch)`; `coords[0]` rows, `coords[1]`
       columns, pixel units.
     - `order`, `mode`, `cval`, `method`: as in `map_coordinates`.
+    - `edge_tolerance`: for `mode="constant"` only, points up to this many pixels outside
+      `[0, n - 1]` are sampled at the edge instead of returning `cval`. The default `0.0` is
+      scipy's rule. [`sgm_eqx.groups.Affine2D`][] uses `1e-3`, so that float rounding in a
+      composed identity cannot turn its outermost pixels into `cval`. Costs nothing: it
+      only moves the bounds of the existing in-bounds test.
 
     **Returns:**
 
@@ -458,4 +472,6 @@ def resample(
     """
     image = jnp.asarray(image) if isinstance(image, np.ndarray) else image
     _check_args("resample", image, coords, order, mode, method, 3)
-    return _resample(image, coords, order, mode, cval, method)
+    if not edge_tolerance >= 0:
+        raise ValueError(f"`resample(edge_tolerance=...)`: expected >= 0; got {edge_tolerance}")
+    return _resample(image, coords, order, mode, cval, method, float(edge_tolerance))

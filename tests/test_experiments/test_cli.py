@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow
+
 DATA = "dsprites:n=48,size=16,supersample=2"
 TINY = [
     "--set", "model.inference_hidden=(16,)",
@@ -119,3 +121,18 @@ def test_bad_override_names_the_field():
         apply_overrides(get_preset("cpu-small"), ["nope.steps=3"])
     cfg = apply_overrides(get_preset("cpu-small"), ["flow.lr=1", "val_every=0"])
     assert cfg.flow.lr == 1.0 and isinstance(cfg.flow.lr, float) and cfg.val_every == 0
+
+
+def test_demo_config_follows_appendix_c3():
+    import math
+
+    from sgm_eqx.experiments._demo import DSPRITES_ETA_MAX, demo_config
+
+    cfg = demo_config(size=16, inference_steps=10, flow_steps=20)
+    assert cfg.model.image_shape == (16, 16, 1)
+    assert DSPRITES_ETA_MAX == (0.75, 0.75, math.pi, 0.75, 0.75)
+    assert cfg.model.eta_bound == DSPRITES_ETA_MAX
+    assert cfg.inference.augment_bounds == DSPRITES_ETA_MAX
+    assert cfg.inference.invertibility_weight == 0.0 and not cfg.inference.symmetric
+    np.testing.assert_allclose(cfg.flow.augment_bounds, 0.75 * np.asarray(DSPRITES_ETA_MAX))
+    assert (cfg.inference.steps, cfg.flow.steps) == (10, 20)

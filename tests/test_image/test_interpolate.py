@@ -149,3 +149,14 @@ def test_map_coordinates_rejects_bad_input_naming_the_argument(plain_user, kwarg
     image, coords = jnp.asarray(args.pop("image")), jnp.asarray(args.pop("coords"))
     with pytest.raises(error, match=match):
         map_coordinates(image, coords, **args)
+
+
+def test_edge_tolerance_reads_the_edge_just_outside_constant_grid():
+    # scipy's rule (default): a point 1e-4 pixel outside [0, n - 1] is cval; with
+    # edge_tolerance=1e-3 it reads the edge sample (the clip moves it onto the edge).
+    image = jnp.arange(12.0, dtype=jnp.float32).reshape(3, 4, 1) + 1.0
+    coords = jnp.asarray([[-1e-4, 2.0001, 1.0, 1.0], [0.0, 3.0, -1e-4, 3.0001]], jnp.float32)
+    strict = resample(image, coords, order=3, mode="constant", cval=0.0)
+    tolerant = resample(image, coords, order=3, mode="constant", cval=0.0, edge_tolerance=1e-3)
+    np.testing.assert_array_equal(np.asarray(strict[:, 0]), [0.0, 0.0, 0.0, 0.0])
+    np.testing.assert_allclose(np.asarray(tolerant[:, 0]), [1.0, 12.0, 5.0, 8.0], atol=1e-4)
