@@ -108,7 +108,7 @@ def plot_magnitude_histogram(
 
     lo = float(min(np.min(t_learned), np.min(t_true)))
     hi = float(max(np.max(t_learned), np.max(t_true)))
-    bins = np.linspace(lo, hi, 50)
+    bins = np.linspace(lo, hi, 50).tolist()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.hist(np.asarray(t_true), bins=bins, alpha=0.5, density=True, label="true t")
     ax.hist(np.asarray(t_learned), bins=bins, alpha=0.5, density=True, label="learned s·t")

@@ -1,5 +1,7 @@
 """One-parameter transformations of images and their magnitude distributions."""
 
+from typing import Final
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -23,7 +25,7 @@ TRANSFORMS: tuple[str, ...] = (*_AFFINE_GENERATORS, "sct")
 # Zeros outside the image, interpolated towards them across the border (scipy's "grid-constant"):
 # unlike "constant", a sample a rounding error outside the edge still reads the edge pixel, so
 # t = 0 is exactly the identity.
-_MODE = "grid-constant"
+_MODE: Final = "grid-constant"
 
 
 def _affine_alpha(a: np.ndarray) -> np.ndarray:
@@ -110,7 +112,7 @@ class OneParameterTransform(eqx.Module):
             b = jnp.stack([t, jnp.zeros_like(t)])
             return SpecialConformal.from_params(b, order=self.order, mode=_MODE).apply(image)
         m = jsl.expm(t * jnp.asarray(self._affine_generator(), dtype=image.dtype))
-        return Affine2D(m, order=self.order, mode=_MODE).apply(image)
+        return Affine2D(matrix=m, order=self.order, mode=_MODE).apply(image)
 
 
 class Magnitude(eqx.Module):

@@ -52,6 +52,6 @@ def run(args: argparse.Namespace) -> int:
         out["latents"] = np.asarray(data.latents)
     path = pathlib.Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **out)
+    np.savez_compressed(path, **out)  # pyright: ignore[reportArgumentType]
     print(f"wrote {path}: " + ", ".join(f"{k} {v.shape}" for k, v in out.items()))
     return 0

@@ -1,10 +1,13 @@
 """Affine transformations of images in the normalised frame."""
 
+from typing import cast
+
 import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ..image import resample
+from ..image._interpolate import Mode
 from ._base import AbstractGroupAction
 from ._expm import expm_affine_parts
 from ._frame import pixel_centres, to_pixel
@@ -113,7 +116,7 @@ class Affine2D(AbstractGroupAction):
         - `n_params`: 5 or 6, the parameter count `with_params` will expect.
         - `order`, `mode`, `cval`: interpolation configuration, see the class docstring.
         """
-        return cls(jnp.eye(3), n_params=n_params, order=order, mode=mode, cval=cval)
+        return cls(matrix=jnp.eye(3), n_params=n_params, order=order, mode=mode, cval=cval)
 
     @classmethod
     def from_params(
@@ -157,7 +160,7 @@ class Affine2D(AbstractGroupAction):
         )
         linear, translation = expm_affine_parts(*_generator_parts(eta))
         return cls(
-            _assemble(linear, translation),
+            matrix=_assemble(linear, translation),
             n_params=eta.shape[0],
             order=order,
             mode=mode,
@@ -179,7 +182,7 @@ class Affine2D(AbstractGroupAction):
 
     def _replace_matrix(self, matrix: Float[Array, "3 3"]) -> "Affine2D":
         return type(self)(
-            matrix, n_params=self.n_params, order=self.order, mode=self.mode, cval=self.cval
+            matrix=matrix, n_params=self.n_params, order=self.order, mode=self.mode, cval=self.cval
         )
 
     def compose(self, other: "Affine2D") -> "Affine2D":
@@ -247,7 +250,7 @@ class Affine2D(AbstractGroupAction):
             x,
             coords,
             order=self.order,
-            mode=self.mode,
+            mode=cast(Mode, self.mode),  # validated in __check_init__
             cval=self.cval,
             edge_tolerance=_EDGE_TOLERANCE,
         )

@@ -1,10 +1,13 @@
 """Special conformal transformations (SCTs) of the plane: a non-affine group action."""
 
+from typing import cast
+
 import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ..image import resample
+from ..image._interpolate import Mode
 from ._base import AbstractGroupAction
 from ._frame import pixel_centres, to_pixel
 
@@ -80,7 +83,7 @@ class SpecialConformal(AbstractGroupAction):
         cls, *, order: int = 1, mode: str = "constant", cval: float = 0.0
     ) -> "SpecialConformal":
         """The identity element `b = 0`."""
-        return cls(jnp.zeros(2), order=order, mode=mode, cval=cval)
+        return cls(b=jnp.zeros(2), order=order, mode=mode, cval=cval)
 
     @classmethod
     def from_params(
@@ -97,7 +100,7 @@ class SpecialConformal(AbstractGroupAction):
             raise ValueError(
                 f"`SpecialConformal.from_params(eta=...)`: expected shape (2,); got {eta.shape}"
             )
-        return cls(eta, order=order, mode=mode, cval=cval)
+        return cls(b=eta, order=order, mode=mode, cval=cval)
 
     def with_params(self, eta: Float[Array, " n_params"]) -> "SpecialConformal":
         """The element `b = eta` with this element's interpolation configuration."""
@@ -105,11 +108,11 @@ class SpecialConformal(AbstractGroupAction):
 
     def compose(self, other: "SpecialConformal") -> "SpecialConformal":
         """Return `self ∘ other` (`other` acts first); SCTs commute, so this adds the `b`'s."""
-        return type(self)(self.b + other.b, order=self.order, mode=self.mode, cval=self.cval)
+        return type(self)(b=self.b + other.b, order=self.order, mode=self.mode, cval=self.cval)
 
     def inverse(self) -> "SpecialConformal":
         """Return the inverse element, `b -> -b`."""
-        return type(self)(-self.b, order=self.order, mode=self.mode, cval=self.cval)
+        return type(self)(b=-self.b, order=self.order, mode=self.mode, cval=self.cval)
 
     def transform_points(self, points: Float[Array, "*batch 2"]) -> Float[Array, "*batch 2"]:
         """Map points `(..., 2)` given as `(x, y)` in the normalised frame (exact)."""
@@ -122,4 +125,4 @@ class SpecialConformal(AbstractGroupAction):
         grid = jnp.stack(jnp.meshgrid(xs, ys, indexing="xy"), axis=-1)
         src = _sct_points(-self.b, grid)
         coords = to_pixel(src[..., 0], src[..., 1], height, width)
-        return resample(x, coords, order=self.order, mode=self.mode, cval=self.cval)
+        return resample(x, coords, order=self.order, mode=cast(Mode, self.mode), cval=self.cval)
