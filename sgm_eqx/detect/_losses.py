@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from ..image import gaussian_blur
 from ._basis import apply_generator
 from ._model import LatentSymmetryModel
 
@@ -47,25 +48,6 @@ def taylor_transform(
         return total
 
     return jax.vmap(one_channel, in_axes=-1, out_axes=-1)(x)
-
-
-def gaussian_blur(image: Float[Array, "H W C"], sigma: float) -> Float[Array, "H W C"]:
-    """Separable Gaussian blur (standard deviation `sigma` pixels, zeros outside the image).
-
-    Written as two small matrix products (`B_H X B_W^T`) rather than a convolution: exact
-    zero padding, and cheap at the sizes used here. `sigma = 0` returns the image unchanged.
-    """
-    if sigma < 0:
-        raise ValueError(f"`gaussian_blur(sigma=...)`: expected >= 0; got {sigma}")
-    if sigma == 0:
-        return image
-
-    def matrix(n: int) -> Float[Array, "n n"]:
-        i = jnp.arange(n, dtype=jnp.float32)
-        w = jnp.exp(-0.5 * (i[:, None] - i[None, :]) ** 2 / sigma**2)
-        return w / (sigma * jnp.sqrt(2.0 * jnp.pi))
-
-    return jnp.einsum("ij,jkc,lk->ilc", matrix(image.shape[0]), image, matrix(image.shape[1]))
 
 
 def symmetry_loss(
