@@ -10,6 +10,7 @@ import itertools
 import hypothesis
 import jax
 import jax.random as jr
+import jaxtyping
 import pytest
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
@@ -32,3 +33,17 @@ def getkey():
         return jr.fold_in(base, next(counter))
 
     return _getkey
+
+
+@pytest.fixture
+def plain_user():
+    """Turn off the jaxtyping/beartype import hook for one test.
+
+    Bad-input tests check the errors a user *without* the hook sees (our own ValueError /
+    TypeError naming the argument), not the hook's generic type-check error.
+    """
+    jaxtyping.config.update("jaxtyping_disable", True)
+    try:
+        yield
+    finally:
+        jaxtyping.config.update("jaxtyping_disable", False)
