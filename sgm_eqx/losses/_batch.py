@@ -20,7 +20,8 @@ def batch_loss(
 
     `loss_fn(model, x, key, **kwargs) -> (scalar, aux)` is one of the losses of
     `sgm_eqx.losses` (e.g. [`sgm_eqx.losses.inference_loss`][]); `kwargs` are its keyword
-    arguments (static Python values or arrays closed over). No Python loop over the batch: the whole batch is one traced program.
+    arguments (static Python values or arrays closed over). No Python loop over the batch:
+    the whole batch is one traced program.
 
     **Returns:** `(mean loss, aux averaged over the batch)`.
     """
