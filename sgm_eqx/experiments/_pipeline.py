@@ -20,7 +20,7 @@ from jaxtyping import PRNGKeyArray
 from .._sgm import SGM
 from ..data import SHAPES, Dataset, render_dsprites, sample_dsprites_latents
 from ..groups import Affine2D
-from ..train import TrainConfig, build_model, checkpoint_path, init_state, load_checkpoint
+from ..train import TrainConfig, checkpoint_path, load_checkpoint
 from ._figures import (
     plot_marginals,
     plot_position_distributions,
@@ -46,28 +46,12 @@ def load_trained(checkpoint: str | os.PathLike) -> tuple[SGM, TrainConfig, str]:
     directory = pathlib.Path(checkpoint)
     for stage in ("flow", "inference"):
         if checkpoint_path(directory, stage).is_file():
-            try:
-                state, config = load_checkpoint(directory, stage)  # pyright: ignore[reportArgumentType]
-            except Exception:
-                # TEMPORARY workaround while `sgm_eqx.train.state_template` fails for some
-                # configs (e.g. bounded η): deserialise into a concretely built template.
-                state, config = _load_concrete(directory, stage)
+            state, config = load_checkpoint(directory, stage)  # pyright: ignore[reportArgumentType]
             return state.model, config, stage
     raise FileNotFoundError(
         f"`--checkpoint {checkpoint}`: no `flow.eqx` or `inference.eqx` found there; run "
         "`sgm-eqx train --out DIR` first."
     )
-
-
-def _load_concrete(directory: pathlib.Path, stage: str):
-    """Read a checkpoint into a template built eagerly (its values are all overwritten)."""
-    config = TrainConfig.from_json((directory / "config.json").read_text())
-    k_model, k_state = jr.split(jr.key(0))  # template only: every leaf is replaced below
-    model = build_model(k_model, config.model)
-    stage_cfg = config.inference if stage == "inference" else config.flow
-    template = init_state(k_state, model, stage, stage_cfg)  # pyright: ignore[reportArgumentType]
-    state = eqx.tree_deserialise_leaves(checkpoint_path(directory, stage), template)  # pyright: ignore[reportArgumentType]
-    return state, config
 
 
 def _batch_size(n: int, cap: int) -> int:

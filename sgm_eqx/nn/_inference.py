@@ -8,6 +8,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._mlp import AbstractImageEncoder, ConvEncoder, MLPEncoder, _as_image_shape
@@ -23,7 +24,7 @@ def _check_eta_bound(name: str, eta_bound, n_params: int) -> tuple[float, ...] |
     if isinstance(eta_bound, int | float):
         bound = (float(eta_bound),) * n_params
     else:
-        bound = tuple(float(b) for b in jnp.ravel(jnp.asarray(eta_bound)).tolist())
+        bound = tuple(float(b) for b in np.ravel(np.asarray(eta_bound, dtype=np.float64)))
     if len(bound) != n_params:
         raise ValueError(
             f"`{name}(eta_bound=...)`: expected a scalar or {n_params} bounds (one per "
