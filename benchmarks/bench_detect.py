@@ -17,14 +17,13 @@ Typical output (2 CPU cores shared with other jobs):
 """
 
 import argparse
-import json
-import pathlib
 import time
 
 import equinox as eqx
 import jax
 import jax.random as jr
 import optax
+from _report import write_json
 
 from sgm_eqx.detect import (
     LossWeights,
@@ -112,11 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
         "steps": args.steps,
         "results": rows,
     }
-    if args.json:
-        path = pathlib.Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2))
-        print(f"wrote {path}")
+    write_json(result, args.json)
     return result
 
 

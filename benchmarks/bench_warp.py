@@ -24,8 +24,6 @@ Typical output (2 shared AMD EPYC cores, CPU, batch 512) is recorded in
 """
 
 import argparse
-import json
-import pathlib
 import statistics
 import time
 from collections.abc import Callable
@@ -34,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from _report import write_json
 
 from sgm_eqx.groups import Affine2D
 
@@ -202,11 +201,7 @@ def main(argv: list[str] | None = None) -> dict:
     for row in rows:
         print(f"{row['size']:>9}  {row['variant']:<18} {row['fwd']:>10.0f} {row['fwd_bwd']:>10.0f}")
     result = {"info": info, "rows": rows}
-    if args.json:
-        path = pathlib.Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2))
-        print(f"wrote {path}")
+    write_json(result, args.json)
     return result
 
 

@@ -28,8 +28,6 @@ Output format (numbers depend on the machine and its load; compare rows of one r
 """
 
 import argparse
-import json
-import pathlib
 import time
 
 import equinox as eqx
@@ -37,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from _report import write_json
 
 from sgm_eqx.losses import UniformAugmentation, batch_loss
 from sgm_eqx.losses._model_api import flow_log_prob, stop_gradient_tree
@@ -354,8 +353,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"{1e3 * parts['network_s']:.1f} ms ({100 * parts['network_s'] / step_s:.0f}%), "
             f"warps alone {1e3 * parts['warps_s']:.1f} ms ({100 * parts['warps_s'] / step_s:.0f}%)"
         )
-    if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(result, indent=2))
+    write_json(result, args.json)
     return result
 
 

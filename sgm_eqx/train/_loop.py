@@ -121,7 +121,7 @@ def fit_stage(
     window: list[float] = []
 
     def validate(s: TrainState) -> None:
-        if evaluate is None:
+        if evaluate is None or val_data is None:
             return
         v = validation_loss(
             evaluate, s.model, val_data, val_key, stage_cfg.batch_size, config.val_batches
@@ -193,7 +193,19 @@ def train(
     """
     k_model, k_inf, k_flow = jr.split(key, 3)
     histories = {"inference": History(), "flow": History()}
-    common = dict(val_data=val_data, checkpoint_dir=checkpoint_dir, mesh=mesh, progress=progress)
+
+    def fit(stage: Stage, state: TrainState) -> tuple[TrainState, History]:
+        return fit_stage(
+            stage,
+            state,
+            train_data,
+            config,
+            val_data=val_data,
+            checkpoint_dir=checkpoint_dir,
+            mesh=mesh,
+            progress=progress,
+        )
+
     ckpt = pathlib.Path(checkpoint_dir) if checkpoint_dir is not None else None
     if ckpt is not None and checkpoint_path(ckpt, "flow").is_file():
         state, _ = load_checkpoint(ckpt, "flow", config)
@@ -204,7 +216,7 @@ def train(
             if model is None:
                 model = build_model(k_model, config.model)
             state = init_state(k_inf, model, "inference", config.inference)
-        state, histories["inference"] = fit_stage("inference", state, train_data, config, **common)
+        state, histories["inference"] = fit("inference", state)
         state = init_state(k_flow, state.model, "flow", config.flow)
-    state, histories["flow"] = fit_stage("flow", state, train_data, config, **common)
+    state, histories["flow"] = fit("flow", state)
     return state.model, histories
