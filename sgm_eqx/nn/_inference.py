@@ -11,7 +11,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._mlp import AbstractImageEncoder, ConvEncoder, MLPEncoder, _as_image_shape
+from ._mlp import AbstractImageEncoder, ConvEncoder, MLPEncoder, _as_image_shape, dense
 
 #: Default initial scale of q_ω(η | x) in the unbounded coordinates u.
 DEFAULT_INIT_SCALE = 1e-2
@@ -161,7 +161,7 @@ class InferenceNet(AbstractInferenceNet):
         self, x: Float[Array, "H W C"], *, key: PRNGKeyArray | None = None
     ) -> tuple[Float[Array, " n_params"], Float[Array, " n_params"]]:
         """`(loc(x), σ)` of q_ω(u | x) in the unbounded coordinates; `key` turns dropout on."""
-        loc = self.head(self.encoder(x, key=key))
+        loc = dense(self.head, self.encoder(x, key=key))
         return loc, jax.nn.softplus(self.raw_scale)
 
     def __call__(

@@ -85,6 +85,20 @@ def gelu_layer_norm(
 gelu_layer_norm.defvjp(_gelu_layer_norm_fwd, _gelu_layer_norm_bwd)
 
 
+def dense(linear: eqx.nn.Linear, x: Float[Array, " in_size"]) -> Float[Array, " out_size"]:
+    """`linear(x)` written as `x @ weight.T + bias` (same values).
+
+    Under `jax.vmap` (and nested vmaps: a batch of examples, each with several augmented
+    inputs) this puts the batch axes *first* in the matmul's output, so the element-wise
+    passes that follow (gelu, LayerNorm) reduce over the contiguous last axis. Equinox's
+    `weight @ x` puts the feature axis first instead; on CPU with the paper's MLP under two
+    vmaps that made the network's forward + backward about 25% slower
+    (`benchmarks/train_step.py --breakdown`, see the performance page).
+    """
+    y = x @ linear.weight.T
+    return y if linear.bias is None else y + linear.bias
+
+
 def _dropout(x: Array, rate: float, key: PRNGKeyArray) -> Array:
     """Inverted dropout: zero each entry with probability `rate`, rescale the rest."""
     keep = jr.bernoulli(key, 1.0 - rate, x.shape)
@@ -161,7 +175,7 @@ class MLP(eqx.Module):
         n = len(self.linears)
         keys = list(jr.split(key, n)) if key is not None and self.dropout > 0.0 else [None] * n
         for linear, norm, k in zip(self.linears, self.norms, keys, strict=True):
-            x = gelu_layer_norm(linear(x), norm.weight, norm.bias, norm.eps)
+            x = gelu_layer_norm(dense(linear, x), norm.weight, norm.bias, norm.eps)
             if k is not None:
                 x = _dropout(x, self.dropout, k)
         return x

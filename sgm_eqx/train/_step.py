@@ -177,15 +177,24 @@ def make_train_step(
 
         (loss, aux), grads = eqx.filter_value_and_grad(objective, has_aux=True)(diff)
         grad_norm = optax.tree.norm(grads)
-        # optax's bias correction computes `float ** int32`; allow standard promotion there
-        # (callers may run with jax_numpy_dtype_promotion="strict").
-        with jax.numpy_dtype_promotion("standard"):
-            updates, opt_state = optimizer.update(grads, state.opt_state, diff)
-        new_diff = eqx.apply_updates(diff, updates)
         finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-        keep = lambda new, old: jnp.where(finite, new, old) if eqx.is_array(new) else new  # noqa: E731
-        new_diff = jax.tree_util.tree_map(keep, new_diff, diff)
-        opt_state = jax.tree_util.tree_map(keep, opt_state, state.opt_state)
+
+        def update(args):
+            grads, opt_state, diff = args
+            # optax's bias correction computes `float ** int32`; allow standard promotion
+            # there (callers may run with jax_numpy_dtype_promotion="strict").
+            with jax.numpy_dtype_promotion("standard"):
+                updates, opt_state = optimizer.update(grads, opt_state, diff)
+            return eqx.apply_updates(diff, updates), opt_state
+
+        def skip(args):
+            _, opt_state, diff = args
+            return diff, opt_state
+
+        # A branch, not `jnp.where(finite, new, old)` on every leaf: the select made XLA
+        # keep both versions of the parameters and optimiser state, ~15% of a stage-2 step
+        # at batch 64 on CPU (measured side by side).
+        new_diff, opt_state = jax.lax.cond(finite, update, skip, (grads, state.opt_state, diff))
         new_state = TrainState(
             model=eqx.combine(new_diff, static),
             opt_state=opt_state,

@@ -3,6 +3,7 @@
 import functools
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -160,3 +161,51 @@ def test_edge_tolerance_reads_the_edge_just_outside_constant_grid():
     tolerant = resample(image, coords, order=3, mode="constant", cval=0.0, edge_tolerance=1e-3)
     np.testing.assert_array_equal(np.asarray(strict[:, 0]), [0.0, 0.0, 0.0, 0.0])
     np.testing.assert_allclose(np.asarray(tolerant[:, 0]), [1.0, 12.0, 5.0, 8.0], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "idx",
+    [[0, 1, 2, 3, 2], [-1, 0, 1, 2, -1, -1], [1, 0, 0, 1, 2, 3, 3, 2, 1], [5, -1, 3, 4, 2, 2]],
+)
+@pytest.mark.parametrize("axis", [0, 1])
+def test_static_selection_equals_take_with_zero_fill(idx, axis):
+    from sgm_eqx.image._interpolate import _select_static
+
+    idx = np.asarray(idx)
+    coef = np.random.default_rng(7).normal(size=(6, 6, 2)).astype(np.float32)
+    taken = np.take(coef, np.maximum(idx, 0), axis=axis)
+    shape = [1, 1, 1]
+    shape[axis] = idx.size
+    expected = np.where((idx >= 0).reshape(shape), taken, 0.0)
+    got = _select_static(jnp.asarray(coef), idx, axis)
+    np.testing.assert_array_equal(np.asarray(got), expected)
+
+
+@pytest.mark.parametrize("order", (1, 3))
+@pytest.mark.parametrize("mode", ("constant", "reflect", "mirror", "grid-wrap"))
+def test_gather_method_uses_one_gather_per_tap_and_no_other(order, mode):
+    # The boundary extension is static slicing (no gathers) and each of the (order + 1)^2
+    # taps is one scalar gather, also in the gradient w.r.t. the coordinates: the taps'
+    # values are reused, not gathered again (the custom JVP of the tap sum).
+    image = jnp.ones((6, 7, 1), jnp.float32)
+    coords = jnp.full((2, 5), 2.3, jnp.float32)
+
+    def count(fn, *args):
+        jaxpr = jax.make_jaxpr(fn)(*args).jaxpr
+        names = []
+
+        def walk(jx):
+            for e in jx.eqns:
+                names.append(e.primitive.name)
+                for sub in jax.extend.core.jaxprs_in_params(e.params):
+                    walk(sub)
+
+        walk(jaxpr)
+        return names.count("gather"), names.count("scatter-add")
+
+    def value(c):
+        return resample(image, c, order=order, mode=mode)
+
+    taps = (order + 1) ** 2
+    assert count(value, coords) == (taps, 0)
+    assert count(jax.grad(lambda c: jnp.sum(value(c))), coords) == (taps, 0)

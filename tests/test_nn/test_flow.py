@@ -155,7 +155,9 @@ def test_features_computed_once_per_call(flows, x_hat, method):
         return _sample(f, jr.key(0), 5, x_hat)
 
     eqns = _dot_generals(eqx.filter_make_jaxpr(fn)(flow)[0].jaxpr)
-    image_matmuls = [e for e in eqns if any(v.aval.shape == first.shape for v in e.invars)]
+    # `dense` multiplies by the transposed weight: match either orientation.
+    shapes = (first.shape, first.shape[::-1])
+    image_matmuls = [e for e in eqns if any(v.aval.shape in shapes for v in e.invars)]
     # ONE matmul of the first feature layer, on a single unbatched image (5 η's / samples).
     assert len(image_matmuls) == 1
     assert image_matmuls[0].outvars[0].aval.shape == (first.shape[0],)

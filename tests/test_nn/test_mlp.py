@@ -124,3 +124,28 @@ def test_mlp_gradients_match_autodiff_of_dense_gelu_layernorm(getkey):
     for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(ref), strict=True):
         assert jnp.allclose(a, b, atol=1e-5, rtol=1e-4)
     assert jnp.allclose(dx_ours, dx_ref, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_dense_equals_linear_also_under_nested_vmap(getkey, use_bias):
+    from sgm_eqx.nn._mlp import dense
+
+    linear = eqx.nn.Linear(6, 4, use_bias=use_bias, key=getkey())
+    xs = jr.normal(getkey(), (3, 2, 6))
+    expected = jax.vmap(jax.vmap(linear))(xs)
+    got = jax.vmap(jax.vmap(lambda x: dense(linear, x)))(xs)
+    # the same dot products in another association order: float32 round-off only.
+    assert jnp.allclose(got, expected, atol=1e-6)
+
+
+def test_mlp_under_two_vmaps_puts_batch_axes_first_in_its_matmuls(getkey):
+    # The layout property that makes the paper's MLP fast under `batch_loss` (a vmap over
+    # examples around a vmap over augmented inputs): every matmul's output has the feature
+    # axis last, so gelu + LayerNorm reduce over the contiguous axis.
+    from sgm_eqx.nn import MLP
+
+    mlp = MLP(5, (7, 3), key=getkey())
+    xs = jr.normal(getkey(), (4, 2, 5))
+    jaxpr = jax.make_jaxpr(jax.vmap(jax.vmap(mlp)))(xs).jaxpr
+    dots = [e for e in jaxpr.eqns if e.primitive.name == "dot_general"]
+    assert [d.outvars[0].aval.shape for d in dots] == [(4, 2, 7), (4, 2, 3)]
