@@ -16,7 +16,8 @@ Necessary FLOPs per example (MACs counted from the weight matrices, 2 FLOP per M
 Usage: `python benchmarks/train_step.py --batch-size 512 --steps 5 --breakdown --json out.json`
 (`--variants library` skips the reference; `--order 3` for the paper's bicubic warps).
 `--breakdown` also times the stage-1 network (forward + backward on the (1 + n) * B inputs)
-and the stage-1 warps each alone, to show where a step's time goes.
+and the stage-1 warps each alone, to show where a step's time goes, and the same network
+with equinox's weight-first `Linear` layout side by side (see `sgm_eqx.nn._mlp.dense`).
 
 Output format (numbers depend on the machine and its load; compare rows of one run):
 
@@ -30,6 +31,7 @@ Output format (numbers depend on the machine and its load; compare rows of one r
 import argparse
 import time
 
+import einops
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -39,6 +41,7 @@ from _report import write_json
 
 from sgm_eqx.losses import UniformAugmentation, batch_loss
 from sgm_eqx.losses._model_api import flow_log_prob, q_loc_scale, stop_gradient_tree
+from sgm_eqx.nn import MLPEncoder, gelu_layer_norm
 from sgm_eqx.train import (
     FlowStageConfig,
     InferenceStageConfig,
@@ -177,6 +180,22 @@ def stage1_breakdown(model, data, batch_size: int, n_samples: int, repeats: int)
 
         return eqx.filter_grad(f)(net)
 
+    def weight_first_loc(net, x):
+        # The same blocks with equinox's `Linear.__call__` (`weight @ x`) instead of
+        # `sgm_eqx.nn`'s batch-first `x @ weight.T`: the layout the library used before.
+        h = einops.rearrange(x, "h w c -> (h w c)")
+        for linear, norm in zip(net.encoder.mlp.linears, net.encoder.mlp.norms, strict=True):
+            h = gelu_layer_norm(linear(h), norm.weight, norm.bias, norm.eps)
+        return net.head(h)
+
+    @eqx.filter_jit
+    def network_weight_first(net, xs, weights):
+        def f(net):
+            loc = jax.vmap(jax.vmap(lambda x: weight_first_loc(net, x)))(xs)
+            return jnp.sum(loc * weights)
+
+        return eqx.filter_grad(f)(net)
+
     aug = UniformAugmentation.symmetric((0.25, 0.25, float(np.pi), 0.25, 0.25))
     n = n_samples
     etas = jax.vmap(lambda k: jax.vmap(aug)(jr.split(k, 3 * n)))(jr.split(jr.key(5), batch_size))
@@ -200,10 +219,15 @@ def stage1_breakdown(model, data, batch_size: int, n_samples: int, repeats: int)
 
         return jax.vmap(one)(xs, etas)
 
-    return {
+    out = {
         "network_s": _best_time(network, net, xs, drop_keys, weights, repeats=repeats),
         "warps_s": _best_time(warps, data[:batch_size], etas, repeats=repeats),
     }
+    if isinstance(net.encoder, MLPEncoder):
+        out["network_weight_first_s"] = _best_time(
+            network_weight_first, net, xs, weights, repeats=repeats
+        )
+    return out
 
 
 def _time_step(step, data, state, steps):
@@ -359,6 +383,11 @@ def main(argv: list[str] | None = None) -> dict:
             f"{1e3 * parts['network_s']:.1f} ms ({100 * parts['network_s'] / step_s:.0f}%), "
             f"warps alone {1e3 * parts['warps_s']:.1f} ms ({100 * parts['warps_s'] / step_s:.0f}%)"
         )
+        if "network_weight_first_s" in parts:
+            print(
+                f"network with equinox's weight-first Linear layout: "
+                f"{1e3 * parts['network_weight_first_s']:.1f} ms"
+            )
     write_json(result, args.json)
     return result
 
