@@ -16,10 +16,12 @@ import time
 import jax
 
 HERE = pathlib.Path(__file__).parent
+# name -> (file, arguments besides --json)
 BENCHMARKS = {
-    "warp": "bench_warp.py",
-    "train_step": "train_step.py",
-    "detect": "bench_detect.py",
+    "warp": ("bench_warp.py", []),
+    # --breakdown: also where a stage-1 step's time goes, and the bound its matmuls set.
+    "train_step": ("train_step.py", ["--breakdown"]),
+    "detect": ("bench_detect.py", []),
 }
 
 
@@ -55,8 +57,9 @@ def main(argv: list[str] | None = None) -> dict:
     for name in names:
         print(f"\n=== {name} ===")
         start = time.perf_counter()
-        module = _load(HERE / BENCHMARKS[name])
-        result = module.main(["--json", str(out / f"{name}.json")])
+        file, extra = BENCHMARKS[name]
+        module = _load(HERE / file)
+        result = module.main([*extra, "--json", str(out / f"{name}.json")])
         summary["results"][name] = {
             "json": str(out / f"{name}.json"),
             "wall_s": time.perf_counter() - start,

@@ -41,7 +41,7 @@ from _report import write_json
 
 from sgm_eqx.losses import UniformAugmentation, batch_loss
 from sgm_eqx.losses._model_api import flow_log_prob, q_loc_scale, stop_gradient_tree
-from sgm_eqx.nn import MLPEncoder, gelu_layer_norm
+from sgm_eqx.nn import MLPEncoder, dense, gelu_layer_norm
 from sgm_eqx.train import (
     FlowStageConfig,
     InferenceStageConfig,
@@ -162,6 +162,9 @@ def stage1_breakdown(model, data, batch_size: int, n_samples: int, repeats: int)
       step (x and each augmented input once);
     - `warps`: the step's warps alone: `n` augmentations (forward), `n` composed warps and
       the 2 warps of the invertibility term (forward + backward w.r.t. the parameters).
+    - `network_matmuls` (MLP inference nets): the same network's matmuls alone (the
+      blocks without gelu, LayerNorm or dropout), forward + backward on the same inputs:
+      the floor that the step's matmuls set, whatever else is made faster.
     """
     net, template = model.inference_net, model.template
     rows = jnp.arange(batch_size * (1 + n_samples)) % data.shape[0]
@@ -187,6 +190,19 @@ def stage1_breakdown(model, data, batch_size: int, n_samples: int, repeats: int)
         for linear, norm in zip(net.encoder.mlp.linears, net.encoder.mlp.norms, strict=True):
             h = gelu_layer_norm(linear(h), norm.weight, norm.bias, norm.eps)
         return net.head(h)
+
+    @eqx.filter_jit
+    def network_matmuls(net, xs, weights):
+        def f(net):
+            def one(x):
+                h = einops.rearrange(x, "h w c -> (h w c)")
+                for linear in net.encoder.mlp.linears:
+                    h = dense(linear, h)
+                return dense(net.head, h)
+
+            return jnp.sum(jax.vmap(jax.vmap(one))(xs) * weights)
+
+        return eqx.filter_grad(f)(net)
 
     @eqx.filter_jit
     def network_weight_first(net, xs, weights):
@@ -227,21 +243,29 @@ def stage1_breakdown(model, data, batch_size: int, n_samples: int, repeats: int)
         out["network_weight_first_s"] = _best_time(
             network_weight_first, net, xs, weights, repeats=repeats
         )
+        out["network_matmuls_s"] = _best_time(network_matmuls, net, xs, weights, repeats=repeats)
     return out
 
 
 def _time_step(step, data, state, steps):
+    """(median seconds per step over `steps` individually timed steps, compile seconds).
+
+    The median, not the mean: on a shared machine a neighbour's burst can slow a few steps
+    by half, and one such step would move a mean of five by 10%.
+    """
     t0 = time.perf_counter()
     state, metrics = step(data, state)
     jax.block_until_ready((state, metrics))
     first = time.perf_counter() - t0
     state, metrics = step(data, state)  # one more warm call
     jax.block_until_ready((state, metrics))
-    t0 = time.perf_counter()
+    times = []
     for _ in range(steps):
+        t0 = time.perf_counter()
         state, metrics = step(data, state)
-    jax.block_until_ready((state, metrics))
-    per_step = (time.perf_counter() - t0) / steps
+        jax.block_until_ready((state, metrics))
+        times.append(time.perf_counter() - t0)
+    per_step = float(np.median(times))
     return per_step, max(first - per_step, 0.0)
 
 
@@ -279,7 +303,9 @@ def main(argv: list[str] | None = None) -> dict:
         default=None,
         help="batch size(s), repeatable or comma-separated (default 64,128,512)",
     )
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
+    parser.add_argument(
+        "--steps", type=int, default=5, help="timed steps per measurement (median reported)"
+    )
     parser.add_argument("--n-samples", type=int, default=5)
     parser.add_argument("--order", type=int, default=1, help="interpolation order of warps")
     parser.add_argument("--variants", default="library,naive", help="comma list of: library, naive")
@@ -383,6 +409,15 @@ def main(argv: list[str] | None = None) -> dict:
             f"{1e3 * parts['network_s']:.1f} ms ({100 * parts['network_s'] / step_s:.0f}%), "
             f"warps alone {1e3 * parts['warps_s']:.1f} ms ({100 * parts['warps_s'] / step_s:.0f}%)"
         )
+        if "network_matmuls_s" in parts:
+            # The fraction of peak the step would reach if everything but the network's
+            # matmuls took no time at all: an upper bound for this network on this machine.
+            bound = b * flops1 / parts["network_matmuls_s"] / 1e9 / peak
+            result["stage1_breakdown"]["matmul_bound_fraction"] = bound
+            print(
+                f"the network's matmuls alone: {1e3 * parts['network_matmuls_s']:.1f} ms; a step "
+                f"with nothing else would reach {100 * bound:.1f}% of peak"
+            )
         if "network_weight_first_s" in parts:
             print(
                 f"network with equinox's weight-first Linear layout: "

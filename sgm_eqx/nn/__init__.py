@@ -16,5 +16,6 @@ from ._mlp import (
     AbstractImageEncoder as AbstractImageEncoder,
     ConvEncoder as ConvEncoder,
     MLPEncoder as MLPEncoder,
+    dense as dense,
     gelu_layer_norm as gelu_layer_norm,
 )

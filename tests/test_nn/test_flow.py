@@ -225,3 +225,32 @@ def test_image_conditioned_wraps_flowjax_flows(getkey, x_hat):
     assert jnp.array_equal(wrapped, direct)
     with pytest.raises(ValueError, match="cond_shape"):
         ImageConditioned(inner, (8, 8, 2))
+
+
+def test_spline_conditioners_are_batch_first_mlps(flows):
+    """The coupling conditioners are flowjax's `eqx.nn.MLP` with equal values, and under
+    `vmap` their matmuls put the batch axis first (the layout of `sgm_eqx.nn.dense`)."""
+    from sgm_eqx.nn._flow import _BatchFirstMLP
+
+    stacked = [
+        leaf
+        for leaf in jax.tree_util.tree_leaves(
+            flows[2, None], is_leaf=lambda x: isinstance(x, eqx.nn.MLP)
+        )
+        if isinstance(leaf, eqx.nn.MLP)
+    ]
+    assert len(stacked) == 1 and isinstance(stacked[0], _BatchFirstMLP)
+    # The layers are scanned: take the first layer's parameters.
+    conditioner = jax.tree_util.tree_map(lambda a: a[0] if eqx.is_array(a) else a, stacked[0])
+    xs = jr.normal(jr.key(3), (7, conditioner.in_size))
+    ours = jax.vmap(conditioner)(xs)
+    reference = jax.vmap(lambda x: eqx.nn.MLP.__call__(conditioner, x))(xs)
+    assert ours.shape == (7, conditioner.out_size)
+    # Same products summed in another order: float32 round-off only.
+    assert jnp.allclose(ours, reference, atol=1e-5, rtol=1e-5)
+
+    eqns = _dot_generals(jax.make_jaxpr(jax.vmap(conditioner))(xs).jaxpr)
+    assert [e.outvars[0].aval.shape for e in eqns] == [
+        (7, conditioner.width_size),
+        (7, conditioner.out_size),
+    ]
