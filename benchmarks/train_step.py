@@ -16,8 +16,10 @@ Necessary FLOPs per example (MACs counted from the weight matrices, 2 FLOP per M
 Usage: `python benchmarks/train_step.py --batch-size 512 --steps 5 --breakdown --json out.json`
 (`--variants library` skips the reference; `--order 3` for the paper's bicubic warps).
 `--breakdown` also times the stage-1 network (forward + backward on the (1 + n) * B inputs)
-and the stage-1 warps each alone, to show where a step's time goes, and the same network
-with equinox's weight-first `Linear` layout side by side (see `sgm_eqx.nn._mlp.dense`).
+and the stage-1 warps each alone, to show where a step's time goes; the network's matmuls
+alone (the bound they set: the fraction of peak a step that did nothing else would reach);
+and the same network with equinox's weight-first `Linear` layout side by side (see
+`sgm_eqx.nn.dense`). Step times are medians of individually timed steps.
 
 Output format (numbers depend on the machine and its load; compare rows of one run):
 
@@ -26,6 +28,7 @@ Output format (numbers depend on the machine and its load; compare rows of one r
     batch  512 library  | stage 1 ... ex/s (..% of peak, compile ..s) | stage 2 ... ex/s (..%)
     batch  512 naive    | stage 1 ... ex/s (..% of peak, compile ..s) | stage 2 ... ex/s (..%)
     stage 1 at batch 512: step ... ms; network alone ... ms (..%), warps alone ... ms (..%)
+    the network's matmuls alone: ... ms; a step with nothing else would reach ..% of peak
 """
 
 import argparse
