@@ -247,6 +247,11 @@ class _BatchFirstMLP(eqx.nn.MLP):
     builds: elementwise (non-learnt) activations and no `scan`.
     """
 
+    def __init__(self, *args, **kwargs):
+        # `eqx.nn.MLP.__init__` unchanged; written out so that type checkers do not take
+        # the dataclass-generated field signature for it.
+        super().__init__(*args, **kwargs)
+
     def __call__(self, x: Array, *, key: PRNGKeyArray | None = None) -> Array:
         del key
         for layer in self.layers[:-1]:
