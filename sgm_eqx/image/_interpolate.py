@@ -260,18 +260,14 @@ def _combine(values: list[list[Array]], w_r: list[Array], w_c: list[Array]) -> A
     return out
 
 
-def _base_and_fraction(u: Array, order: int) -> tuple[Array, Array]:
-    """Index of the first tap and the fraction `t` for coordinates `u` on the extended grid."""
-    base = jnp.floor(u)
-    return base.astype(jnp.int32) - order // 2, u - base
-
-
-def _tap_sum_plain(flat: Array, ur: Array, uc: Array, w_ext: int, order: int) -> Array:
-    """The tap sum of [`_tap_sum`][] without its custom derivative (linear in `flat`)."""
-    base_r, t_r = _base_and_fraction(jax.lax.stop_gradient(ur), order)
-    base_c, t_c = _base_and_fraction(jax.lax.stop_gradient(uc), order)
-    values = _tap_values(flat, base_r * w_ext + base_c, w_ext, order)
-    return _combine(values, _tap_weights(t_r, order), _tap_weights(t_c, order))
+def _first_tap_and_fractions(
+    ur: Array, uc: Array, w_ext: int, order: int
+) -> tuple[Array, Array, Array]:
+    """Flat index of each point's first tap and its row / column fractions `t_r`, `t_c`."""
+    base_r, base_c = jnp.floor(ur), jnp.floor(uc)
+    first = order // 2
+    index = (base_r.astype(jnp.int32) - first) * w_ext + (base_c.astype(jnp.int32) - first)
+    return index, ur - base_r, uc - base_c
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
@@ -288,15 +284,16 @@ def _tap_sum(flat: Array, ur: Array, uc: Array, w_ext: int, order: int) -> Array
     derivative w.r.t. `flat` is the tap sum itself (linear), whose transpose is the usual
     scatter-add.
     """
-    return _tap_sum_plain(flat, ur, uc, w_ext, order)
+    index, t_r, t_c = _first_tap_and_fractions(ur, uc, w_ext, order)
+    values = _tap_values(flat, index, w_ext, order)
+    return _combine(values, _tap_weights(t_r, order), _tap_weights(t_c, order))
 
 
 def _tap_sum_jvp(w_ext, order, primals, tangents):
     flat, ur, uc = primals
     d_flat, d_ur, d_uc = tangents
-    base_r, t_r = _base_and_fraction(ur, order)
-    base_c, t_c = _base_and_fraction(uc, order)
-    values = _tap_values(flat, base_r * w_ext + base_c, w_ext, order)
+    index, t_r, t_c = _first_tap_and_fractions(ur, uc, w_ext, order)
+    values = _tap_values(flat, index, w_ext, order)
     w_r, w_c = _tap_weights(t_r, order), _tap_weights(t_c, order)
     out = _combine(values, w_r, w_c)
     tangent = None
@@ -306,7 +303,9 @@ def _tap_sum_jvp(w_ext, order, primals, tangents):
         term = _combine(values, w_r, _tap_weight_derivatives(t_c, order)) * d_uc[:, None]
         tangent = term if tangent is None else tangent + term
     if not isinstance(d_flat, SymbolicZero):
-        term = _tap_sum_plain(d_flat, ur, uc, w_ext, order)
+        # Linear in `d_flat`, with the same taps and weights (its transpose is the usual
+        # scatter-add).
+        term = _combine(_tap_values(d_flat, index, w_ext, order), w_r, w_c)
         tangent = term if tangent is None else tangent + term
     if tangent is None:  # pragma: no cover - JAX does not call the rule with all-zero tangents
         tangent = jnp.zeros_like(out)
