@@ -55,3 +55,11 @@ def demo(session: nox.Session) -> None:
     session.install("-e", ".")
     args = session.posargs or ["--out", "demo-out"]
     session.run("sgm-eqx", "demo", *args)
+
+
+@nox.session
+def recovery(session: nox.Session) -> None:
+    """The ground-truth recovery suite: ``python benchmarks/recovery.py --out recovery-out``."""
+    session.install("-e", ".")
+    args = session.posargs or ["--out", "recovery-out"]
+    session.run("python", "benchmarks/recovery.py", *args)

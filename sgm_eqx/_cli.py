@@ -15,6 +15,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "sample": ("sgm_eqx.experiments._cmd_sample", "prototypes, inferred and sampled eta, variants"),
     "evaluate": ("sgm_eqx.experiments._cmd_evaluate", "metrics of a trained SGM as JSON"),
     "figures": ("sgm_eqx.experiments._cmd_figures", "figures of a trained SGM as PNGs"),
+    "report": (
+        "sgm_eqx.experiments._cmd_report",
+        "which symmetries the data has, and how much of each (JSON, Markdown, figure)",
+    ),
     "demo": ("sgm_eqx.experiments._demo", "end-to-end demo on built-in dSprites: train, figures"),
     "detect": ("sgm_eqx.detect._cli", "learn a one-parameter symmetry from image pairs"),
 }

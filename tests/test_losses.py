@@ -178,7 +178,7 @@ def test_batch_loss_is_mean_of_per_example_losses(parts):
     each = [one(model, xs[i], keys[i]) for i in range(3)]
     # vmapped vs. unbatched evaluation: float32 rounding only.
     assert jnp.allclose(mean, jnp.mean(jnp.stack(each)), rtol=1e-5, atol=1e-7)
-    assert set(aux) == {"ssl", "invertibility", "eta_huber", "q_scale"}
+    assert set(aux) == {"ssl", "invertibility", "eta_huber", "loop_huber", "q_scale"}
 
 
 def test_consistency_regulariser_is_weighted_pairwise_spread_of_log_probs(parts):
@@ -253,3 +253,38 @@ def test_losses_accept_any_module_with_the_inference_net_call_signature(parts, g
     # The plain net is a point estimate (zero scale): stage 1 trains it, stage 2 freezes it.
     assert float(jnp.abs(g_inf).sum()) > 0
     assert bool(jnp.all(g_mle == 0))
+
+
+def test_composed_ssl_loss_has_no_warp_and_back_floor(parts):
+    # The loop T_{f(x)} ∘ T_{f(x_rnd)}^{-1} ∘ T_{η_rnd} is applied ONCE to x and compared with
+    # x: for the oracle the loop is the identity up to its small angle error, so the loss is
+    # far below one bilinear round trip (what comparing with the resampled x_rnd would cost).
+    from sgm_eqx.losses import inference_loss
+
+    for symmetric in (False, True):
+        oracle, _ = _batch(
+            inference_loss,
+            parts["oracle"],
+            parts["xs"],
+            jr.key(0),
+            augmentation=parts["aug"],
+            symmetric=symmetric,
+        )
+        assert float(oracle) < 0.5 * _floor(parts["xs"], jr.key(1), 5)
+
+
+def test_stage2_training_prototype_is_one_resampling_of_x(getkey):
+    # With f(x_rnd) = η_rnd exactly, the training prototype of x_rnd is x itself, bit for bit
+    # up to float rounding, even when T_{η_rnd} pushes content out of the frame; resampling
+    # x_rnd back (the old way) loses that content.
+    from sgm_eqx.groups import Affine2D
+    from sgm_eqx.losses import prototype_of_augmented
+
+    x = prototype()
+    tpl = Affine2D.identity(order=3)
+    eta = jnp.array([0.7, -0.2, 0.9, 0.3, -0.2])  # a large shift: content leaves the frame
+    proto = prototype_of_augmented(tpl, eta, eta, x)
+    assert float(jnp.max(jnp.abs(proto - x))) < 1e-4
+    g = tpl.with_params(eta)
+    twice = g.inverse().apply(g.apply(x))
+    assert float(jnp.mean(jnp.square(twice - x))) > 1e-3

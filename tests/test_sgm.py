@@ -41,6 +41,9 @@ def _offset_cls():
         def inverse(self):
             return Offset(-self.eta, self.n_params)
 
+        def describe(self, x):
+            return {f"offset{i}": self.eta[i] for i in range(self.n_params)}
+
         def apply(self, x):
             return x + self.eta[None, None, :]
 

@@ -39,6 +39,9 @@ class Rotation2D(AbstractGroupAction):
     def inverse(self) -> Self:
         return type(self)(-self.theta)
 
+    def describe(self, x):
+        return {"rotation_deg": jnp.degrees(self.theta)}
+
     def apply(self, x: Float[Array, "H W C"]) -> Float[Array, "H W C"]:
         eta = jnp.zeros(5, x.dtype).at[2].set(self.theta.astype(x.dtype))
         return Affine2D.from_params(eta, order=1).apply(x)

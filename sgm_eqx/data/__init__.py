@@ -18,4 +18,14 @@ from ._mnist import (
     colorize_mnist as colorize_mnist,
     load_mnist as load_mnist,
 )
+from ._poses import (
+    POSE_LATENT_NAMES as POSE_LATENT_NAMES,
+    POSE_RADIUS as POSE_RADIUS,
+    POSE_SHAPES as POSE_SHAPES,
+    POSE_SUITES as POSE_SUITES,
+    PoseClass as PoseClass,
+    make_pose_dataset as make_pose_dataset,
+    pose_matrix as pose_matrix,
+    render_shape as render_shape,
+)
 from ._spec import load_data as load_data, load_npz as load_npz

@@ -57,8 +57,7 @@ POSITION_EXTENT = 0.6
 LATENT_NAMES: tuple[str, ...] = ("shape", "scale", "orientation", "x", "y")
 
 
-def _truncnorm(key, mean, var, low, high, n):
-    std = math.sqrt(var)
+def _truncnorm(key, mean, std, low, high, n):
     z = jr.truncated_normal(key, (low - mean) / std, (high - mean) / std, (n,))
     return mean + std * z
 
@@ -66,8 +65,9 @@ def _truncnorm(key, mean, var, low, high, n):
 def sample_dsprites_latents(key: PRNGKeyArray, n: int) -> Float[Array, "n 5"]:
     """Sample `n` latent vectors `(shape, scale, orientation, x, y)` (App. C.3.1).
 
-    Shapes are equally likely. Per shape (`TruncNorm(mean, variance, low, high)`; the paper
-    writes the square's second argument as `σ² = 0.2`, and we read the others the same way):
+    Shapes are equally likely. Per shape (`TruncNorm(mean, σ, low, high)`; the paper writes the
+    square's second argument as `σ² = 0.2`, but its Fig. 12 and the authors' data loader use it
+    as the standard deviation σ, and so do we):
 
     - square: scale `TruncNorm(0.75, 0.2, 0.55, 1.0)`, orientation `U(0, 2π)`,
       x `U(0.5, 0.95)`, y `U(0.5, 0.95)`;

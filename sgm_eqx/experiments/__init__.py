@@ -22,7 +22,27 @@ from ._metrics import (
 )
 from ._pipeline import (
     evaluate as evaluate,
+    infer_all as infer_all,
     load_trained as load_trained,
     make_figures as make_figures,
+    resample_all as resample_all,
+    sample_all as sample_all,
     sample_outputs as sample_outputs,
+)
+from ._recovery import (
+    POSE_NAMES as POSE_NAMES,
+    POSE_UNITS as POSE_UNITS,
+    class_recovery as class_recovery,
+    moment_poses as moment_poses,
+    pose_w1 as pose_w1,
+    split_score as split_score,
+    true_poses as true_poses,
+)
+from ._report import (
+    PRESENCE_THRESHOLDS as PRESENCE_THRESHOLDS,
+    plot_report as plot_report,
+    report_markdown as report_markdown,
+    report_samples as report_samples,
+    summarise_samples as summarise_samples,
+    symmetry_report as symmetry_report,
 )

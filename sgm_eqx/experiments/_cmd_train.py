@@ -24,7 +24,12 @@ from ._args import add_data_argument, apply_overrides
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `sgm-eqx train`."""
-    parser.add_argument("--preset", default="cpu-small", choices=PRESET_NAMES)
+    parser.add_argument(
+        "--preset",
+        default="default",
+        choices=PRESET_NAMES,
+        help="configuration (default: the generic `default` preset for a new dataset)",
+    )
     add_data_argument(parser)
     parser.add_argument("--out", required=True, help="checkpoint directory (resumed if present)")
     parser.add_argument(
@@ -54,10 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_config(args: argparse.Namespace, image_shape: tuple[int, int, int]) -> TrainConfig:
     """The preset with the command-line overrides; the image shape follows the data."""
-    config = get_preset(args.preset)
-    config = dataclasses.replace(
-        config, model=dataclasses.replace(config.model, image_shape=tuple(image_shape))
-    )
+    config = get_preset(args.preset, image_shape=image_shape)
     inf, flow = {}, {}
     if args.steps is not None:
         inf["steps"] = flow["steps"] = args.steps

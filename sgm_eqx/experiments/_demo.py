@@ -4,14 +4,14 @@ Generates 32x32 dSprites (no download), trains both stages of Algorithm 1 with t
 `cpu-small` preset adapted to dSprites as in App. C.3 (η bounded by
 `η_max = (0.75, 0.75, π, 0.75, 0.75)`, no invertibility loss, no symmetric SSL loss, flow
 augmentation `0.75 η_max`), then writes `metrics.json` ([`sgm_eqx.experiments.evaluate`][]),
-the Fig. 8/10/11/17 PNGs and `summary.json` (timings, peak memory) into `--out`, and prints a
+the Fig. 8/10/11/17 PNGs, the symmetry report (`report.md`, `report.json`, `report.png`)
+and `summary.json` (timings, peak memory) into `--out`, and prints a
 short summary. Checkpoints go to `--out/checkpoint` and an interrupted demo resumes from them.
 """
 
 import argparse
 import dataclasses
 import json
-import math
 import pathlib
 import resource
 import sys
@@ -23,37 +23,21 @@ import jax.random as jr
 from ..data import make_dsprites
 from ..train import TrainConfig, get_preset, train
 from ._pipeline import evaluate, make_figures, write_json
-
-#: App. C.3: bounds of η for dSprites `(t_x, t_y, θ, log s_x, log s_y)`.
-DSPRITES_ETA_MAX: tuple[float, ...] = (0.75, 0.75, math.pi, 0.75, 0.75)
+from ._report import plot_report, report_markdown, report_samples, symmetry_report
 
 
 def demo_config(
     *, size: int = 32, inference_steps: int = 1500, flow_steps: int = 3000, batch_size: int = 64
 ) -> TrainConfig:
-    """`cpu-small` with the dSprites settings of App. C.3 (see the module docstring)."""
-    cfg = get_preset("cpu-small")
+    """The `demo` preset ([`sgm_eqx.train.get_preset`][]) at the given size, steps and batch."""
+    cfg = get_preset("demo", image_shape=(size, size, 1))
+    every = max(1, inference_steps // 4)
     return dataclasses.replace(
         cfg,
-        model=dataclasses.replace(
-            cfg.model, image_shape=(size, size, 1), eta_bound=DSPRITES_ETA_MAX
-        ),
-        inference=dataclasses.replace(
-            cfg.inference,
-            steps=inference_steps,
-            batch_size=batch_size,
-            augment_bounds=DSPRITES_ETA_MAX,
-            invertibility_weight=0.0,
-            symmetric=False,
-        ),
-        flow=dataclasses.replace(
-            cfg.flow,
-            steps=flow_steps,
-            batch_size=batch_size,
-            augment_bounds=tuple(0.75 * b for b in DSPRITES_ETA_MAX),
-        ),
-        val_every=max(1, inference_steps // 4),
-        checkpoint_every=max(1, inference_steps // 4),
+        inference=dataclasses.replace(cfg.inference, steps=inference_steps, batch_size=batch_size),
+        flow=dataclasses.replace(cfg.flow, steps=flow_steps, batch_size=batch_size),
+        val_every=every,
+        checkpoint_every=every,
     )
 
 
@@ -109,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             ),
             val_batches=1,
         )
-    k_data, k_train, k_eval, k_fig = jr.split(jr.key(args.seed), 4)
+    k_data, k_train, k_eval, k_fig, k_rep = jr.split(jr.key(args.seed), 5)
     data = make_dsprites(k_data, n, size=size)
     print(
         f"dSprites: {n} sprites of {size}x{size} (train/val/test 80/10/10%); "
@@ -130,6 +114,14 @@ def run(args: argparse.Namespace) -> int:
     write_json(metrics, out / "metrics.json")
     t_eval = time.perf_counter()
     paths = make_figures(model, config, data, k_fig, out, **fig_kw)
+    n_rep = (4, 4) if args.quick else (100, 40)
+    samples = report_samples(model, data, k_rep, n_examples=n_rep[0], n_samples=n_rep[1])
+    report = symmetry_report(model, data, k_rep, samples=samples)
+    report["data"] = data.name
+    write_json(report, out / "report.json")
+    (out / "report.md").write_text(report_markdown(report))
+    plot_report(samples, report).savefig(out / "report.png", dpi=110)
+    paths = [*paths, out / "report.png", out / "report.md"]
     t_fig = time.perf_counter()
     summary = {
         "command": "sgm-eqx demo " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "",
@@ -157,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
     }
     write_json(summary, out / "summary.json")
     print(json.dumps(summary, indent=2))
+    print("Symmetry report (classes: 0 square, 1 ellipse, 2 heart):")
+    print(report_markdown(report))
     for p in paths:
         print(f"wrote {p}")
     print(f"wrote {out / 'metrics.json'}")

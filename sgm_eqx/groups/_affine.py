@@ -197,6 +197,34 @@ class Affine2D(AbstractGroupAction):
         inv, shift = _inverse_parts(self.matrix[:2, :2], self.matrix[:2, 2])
         return self._replace_matrix(_assemble(inv, shift))
 
+    def describe(self, x: Float[Array, "H W C"]) -> dict[str, Float[Array, ""]]:
+        """This map as it acts on image `x`, about the centre of `x`'s content.
+
+        With `c` the intensity centroid of `x` (normalised frame) and the linear part written
+        `L = R(θ) S` (polar decomposition, `S` symmetric): `rotation_deg` is `θ` in degrees,
+        `shift_x`/`shift_y` the displacement of `c` as a fraction of the frame's width/height
+        (positive right/up), `scale` the area factor's square root `sqrt|det L|` and `aspect`
+        the ratio `S_xx / S_yy` of the stretches along the content's own x and y axes.
+        """
+        h, w = x.shape[0], x.shape[1]
+        mass = jnp.sum(x, axis=-1)
+        xs, ys = pixel_centres(h, w)
+        total = jnp.maximum(jnp.sum(mass), 1e-12)
+        cx = jnp.sum(mass * xs[None, :]) / total
+        cy = jnp.sum(mass * ys[:, None]) / total
+        lin = self.matrix[:2, :2]
+        theta = jnp.arctan2(lin[1, 0] - lin[0, 1], lin[0, 0] + lin[1, 1])
+        c, s = jnp.cos(theta), jnp.sin(theta)
+        sym = jnp.stack([jnp.stack([c, s]), jnp.stack([-s, c])]) @ lin  # R(θ)^T L
+        moved = self.transform_points(jnp.stack([cx, cy]))
+        return {
+            "rotation_deg": jnp.degrees(theta),
+            "shift_x": (moved[0] - cx) / 2,
+            "shift_y": (moved[1] - cy) / 2,
+            "scale": jnp.sqrt(jnp.abs(jnp.linalg.det(lin))),
+            "aspect": sym[0, 0] / sym[1, 1],
+        }
+
     def transform_points(self, points: Float[Array, "*batch 2"]) -> Float[Array, "*batch 2"]:
         """Map points exactly: `p -> M p + t`.
 

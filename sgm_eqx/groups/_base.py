@@ -34,7 +34,7 @@ class AbstractGroupAction(eqx.Module):
       `from_params(s * eta).compose(from_params(t * eta)) == from_params((s + t) * eta)`.
 
     **Implementing an action:** write `n_params` (static field), `identity`,
-    `from_params`, `with_params`, `compose`, `inverse` and `apply`.
+    `from_params`, `with_params`, `compose`, `inverse`, `apply` and `describe`.
     """
 
     n_params: eqx.AbstractVar[int]
@@ -69,3 +69,14 @@ class AbstractGroupAction(eqx.Module):
     @abc.abstractmethod
     def apply(self, x: Array) -> Array:
         """Act on one input `x` (an image, a point, a vector, ... as the action documents)."""
+
+    @abc.abstractmethod
+    def describe(self, x: Array) -> dict[str, Float[Array, ""]]:
+        """This element in natural units, as it acts on the input `x`.
+
+        The vocabulary of the symmetry report (`sgm-eqx report`): a dict of named scalars
+        that do not depend on how the parameters are chosen (e.g. for images: the rotation
+        in degrees about the content's centre, the shift as a fraction of the frame, scale
+        factors). The identity gives each entry's neutral value (0 for shifts and angles, 1
+        for factors).
+        """

@@ -110,6 +110,19 @@ class HSVColor(AbstractGroupAction):
         """Return the inverse element, `-params` (hue wrapped into `[0, 1)`)."""
         return type(self)(-self.params)
 
+    def describe(self, x: Float[Array, "H W 3"]) -> dict[str, Float[Array, ""]]:
+        """`hue_turns` (the hue shift in `[-1/2, 1/2)` turns), `saturation` and `value` factors.
+
+        The same for every input (`x` is unused: colour shifts act pixel-wise).
+        """
+        del x
+        hue = jnp.mod(self.params[0] + 0.5, 1.0) - 0.5
+        return {
+            "hue_turns": hue,
+            "saturation": jnp.exp(self.params[1]),
+            "value": jnp.exp(self.params[2]),
+        }
+
     def apply(self, x: Float[Array, "H W 3"]) -> Float[Array, "H W 3"]:
         """Colour-transform an RGB image (eq. 25; see the class docstring).
 

@@ -135,6 +135,16 @@ class MatrixLieGroup(AbstractGroupAction):
         """Return the inverse element (`jnp.linalg.inv` of the matrix)."""
         return type(self)(jnp.linalg.inv(self.matrix), self.generators)
 
+    def describe(self, x: Float[Array, " n"]) -> dict[str, Float[Array, ""]]:
+        """`m{i}{j}`: the entries of `matrix - I` (0 for the identity); `x` is unused.
+
+        A general matrix group has no unit more natural than its matrix entries.
+        """
+        del x
+        dev = self.matrix - jnp.eye(self.matrix.shape[-1], dtype=self.matrix.dtype)
+        n = dev.shape[-1]
+        return {f"m{i}{j}": dev[i, j] for i in range(n) for j in range(n)}
+
     def apply(self, x: Float[Array, " n"]) -> Float[Array, " n"]:
         """Act on one vector: `matrix @ x` (exact)."""
         if x.ndim != 1 or x.shape[0] != self.matrix.shape[-1]:

@@ -98,6 +98,10 @@ class Product(AbstractGroupAction):
         """Return the inverse element, componentwise."""
         return type(self)(self.first.inverse(), self.second.inverse())
 
+    def describe(self, x: Array) -> dict[str, Float[Array, ""]]:
+        """Both components' descriptions; `first`'s is of its action on `second.apply(x)`."""
+        return {**self.second.describe(x), **self.first.describe(self.second.apply(x))}
+
     def apply(self, x: Array) -> Array:
         """Act on `x` as `first.apply(second.apply(x))` (`second` first)."""
         return self.first.apply(self.second.apply(x))

@@ -114,6 +114,11 @@ class SpecialConformal(AbstractGroupAction):
         """Return the inverse element, `b -> -b`."""
         return type(self)(b=-self.b, order=self.order, mode=self.mode, cval=self.cval)
 
+    def describe(self, x: Float[Array, "H W C"]) -> dict[str, Float[Array, ""]]:
+        """`b_x`, `b_y`: the SCT's vector parameter (normalised units); `x` is unused."""
+        del x
+        return {"b_x": self.b[0], "b_y": self.b[1]}
+
     def transform_points(self, points: Float[Array, "*batch 2"]) -> Float[Array, "*batch 2"]:
         """Map points `(..., 2)` given as `(x, y)` in the normalised frame (exact)."""
         return _sct_points(self.b, points)

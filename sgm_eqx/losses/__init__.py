@@ -8,6 +8,10 @@ from ._augment import (
     UniformAugmentation as UniformAugmentation,
 )
 from ._batch import batch_loss as batch_loss
+from ._common import (
+    composed_loop as composed_loop,
+    prototype_of_augmented as prototype_of_augmented,
+)
 from ._generative import consistency_loss as consistency_loss, mle_loss as mle_loss
 from ._inference import (
     eta_huber_loss as eta_huber_loss,

@@ -2,7 +2,6 @@
 
 from collections.abc import Callable
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -46,17 +45,42 @@ def augment(
     return eta_rnd, x_rnd
 
 
-def warp_composed(
+def composed_loop(
     template: AbstractGroupAction,
     eta_outer: Float[Array, " n_params"],
     eta_inner: Float[Array, " n_params"],
+    eta_first: Float[Array, " n_params"],
+    eta_last: Float[Array, " n_params"] | None = None,
+) -> AbstractGroupAction:
+    """The element `T_{η_last}^{-1} ∘ T_{η_outer} ∘ T_{η_inner}^{-1} ∘ T_{η_first}`.
+
+    `eta_last=None` leaves out the outermost inverse. With `η_first = η_rnd` and
+    `η_inner = f(x_rnd)`, the inner pair `T_{f(x_rnd)}^{-1} ∘ T_{η_rnd}` maps `x` to the
+    prototype of `x_rnd`; a perfect inference network makes the whole loop the identity (or a
+    symmetry of `x`). Inverses are the elements' closed forms.
+    """
+    g = (
+        template.with_params(eta_outer)
+        .compose(template.with_params(eta_inner).inverse())
+        .compose(template.with_params(eta_first))
+    )
+    if eta_last is not None:
+        g = template.with_params(eta_last).inverse().compose(g)
+    return g
+
+
+def prototype_of_augmented(
+    template: AbstractGroupAction,
+    eta_inner: Float[Array, " n_params"],
+    eta_first: Float[Array, " n_params"],
     x: Float[Array, "H W C"],
 ) -> Float[Array, "H W C"]:
-    """`(T_{η_outer} ∘ T_{η_inner}^{-1})(x)` with ONE resampling.
+    """`(T_{η_inner}^{-1} ∘ T_{η_first})(x)`: the prototype of `x_rnd = T_{η_first}(x)`.
 
-    The elements are composed first; the inverse is the element's closed form.
+    ONE resampling of `x`, exactly as a test-time prototype `T_{f(x)}^{-1}(x)` is one
+    resampling of its input.
     """
-    g = template.with_params(eta_outer).compose(template.with_params(eta_inner).inverse())
+    g = template.with_params(eta_inner).inverse().compose(template.with_params(eta_first))
     return g.apply(x)
 
 
@@ -71,8 +95,3 @@ def guard_non_finite(eta: Float[Array, "*batch n_params"]) -> tuple[Array, Float
     ok = jnp.all(jnp.isfinite(eta))
     safe = jnp.where(ok, eta, jnp.zeros_like(eta))
     return safe, jnp.where(ok, jnp.zeros((), eta.dtype), jnp.full((), jnp.nan, eta.dtype))
-
-
-def is_inexact_array(a) -> bool:
-    """`eqx.is_inexact_array`, re-exported for filter specs."""
-    return eqx.is_inexact_array(a)

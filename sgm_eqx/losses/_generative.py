@@ -10,7 +10,14 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._sgm import SGM
-from ._common import Augmentation, augment, check_image, check_n_samples, guard_non_finite
+from ._common import (
+    Augmentation,
+    augment,
+    check_image,
+    check_n_samples,
+    guard_non_finite,
+    prototype_of_augmented,
+)
 from ._model_api import flow_log_prob, q_eta, q_loc_scale, stop_gradient_tree
 
 
@@ -19,7 +26,6 @@ def _log_probs(model, x, key, augmentation, n_samples, train):
     template = model.template
     k_aug, k_noise, k_flow = jr.split(key, 3)
     eta_rnd, x_rnd = augment(template, augmentation, x, k_aug, n_samples)
-    del eta_rnd
     inputs = jnp.concatenate([x[None], x_rnd])
     loc, scale = jax.vmap(lambda xi: q_loc_scale(net, xi, None))(inputs)
     # η_x ~ q_ω(η | x), fresh noise per sample (eq. 21); prototypes from q's mean.
@@ -27,7 +33,9 @@ def _log_probs(model, x, key, augmentation, n_samples, train):
     eta_v = jax.vmap(lambda lo, sc: q_eta(net, lo, sc, None))(loc[1:], scale[1:])
     eta_x, poison_x = guard_non_finite(eta_x)
     eta_v, poison_v = guard_non_finite(eta_v)
-    x_hat = jax.vmap(lambda e, xi: template.with_params(e).inverse().apply(xi))(eta_v, x_rnd)
+    # The prototype of x_rnd as ONE resampling of x (T_{f(x_rnd)}^{-1} ∘ T_{η_rnd}), like a
+    # test-time prototype; resampling x_rnd again would add blur the flow learns to read.
+    x_hat = jax.vmap(lambda e, er: prototype_of_augmented(template, e, er, x))(eta_v, eta_rnd)
     eta_x, x_hat = jax.lax.stop_gradient((eta_x, x_hat))
     if train:
         lp = jax.vmap(lambda e, xh, k: flow_log_prob(model.flow, e, xh, k))(
@@ -52,17 +60,20 @@ def mle_loss(
     *,
     augmentation: Augmentation,
     n_samples: int = 5,
-    consistency_weight: float = 0.0,
+    consistency_weight: float = 1.0,
     train: bool = True,
 ) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
     """Negative log-likelihood of `p_ψ` on prototypes of randomly transformed inputs.
 
     `loss = mean_i [-log p_ψ(η_x^i | x̂'_i)] + consistency_weight * consistency`, with
-    `x_rnd_i = T_{η_rnd_i}(x)`, `η_rnd_i ~ augmentation`, `x̂'_i = T_{f(x_rnd_i)}^{-1}(x_rnd_i)`
-    (`f` = mean of `q_ω`), and `η_x^i ~ q_ω(η | x)` with fresh noise per sample (Sec. 3.1,
-    "Learning p_ψ with imperfect inference"; App. A eq. 21). `consistency` is the mean
+    `x_rnd_i = T_{η_rnd_i}(x)`, `η_rnd_i ~ augmentation`,
+    `x̂'_i = (T_{f(x_rnd_i)}^{-1} ∘ T_{η_rnd_i})(x)` (the prototype of `x_rnd_i`, computed as ONE
+    resampling of `x`, like a test-time prototype; `f` = mean of `q_ω`), and
+    `η_x^i ~ q_ω(η | x)` with fresh noise per sample (Sec. 3.1, "Learning p_ψ with imperfect
+    inference"; App. A eq. 21). `consistency` is the mean
     absolute pairwise difference of `log p_ψ(η_x | x̂'_i)` across the `n_samples` prototypes
-    of the same `x` (an optional stage-2 regulariser; 0 when `n_samples == 1`).
+    of the same `x` (the stage-2 regulariser of the authors' code, weight 1 in their MNIST and
+    dSprites configurations; 0 when `n_samples == 1`).
 
     The inference network is frozen (`jax.lax.stop_gradient`): no gradient reaches `ω`.
     It runs once on `x` and once per augmented input.

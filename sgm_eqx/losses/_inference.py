@@ -22,9 +22,9 @@ from ._common import (
     augment,
     check_image,
     check_n_samples,
+    composed_loop,
     guard_non_finite,
     mse,
-    warp_composed,
 )
 from ._model_api import q_eta, q_loc_scale
 
@@ -40,19 +40,25 @@ def inference_loss(
     invertibility_weight: float = 0.0,
     eta_huber_weight: float = 0.0,
     huber_delta: float = 1.0,
+    loop_weight: float = 0.0,
+    loop_delta: float = 0.01,
 ) -> tuple[Float[Array, ""], dict[str, Float[Array, ""]]]:
     """The full stage-1 objective for one example, sharing every network pass between terms.
 
     `loss = ssl + invertibility_weight * invertibility + eta_huber_weight * eta_huber`, where
 
     - `ssl` (`symmetric=False`, eq. 6 / Alg. 1 line 1): the mean over `n_samples` draws
-      `η_rnd ~ augmentation` of `mse(x, (T_{η_x} ∘ T_{η_rnd'}^{-1})(x_rnd))`, with
-      `x_rnd = T_{η_rnd}(x)`, `η_x ~ q_ω(η | x)` and `η_rnd' ~ q_ω(η | x_rnd)` (noise drawn
-      per sample);
+      `η_rnd ~ augmentation` of `mse(x, (T_{η_x} ∘ T_{η_rnd'}^{-1} ∘ T_{η_rnd})(x))`, with
+      `x_rnd = T_{η_rnd}(x)` (the network's input), `η_x ~ q_ω(η | x)` and
+      `η_rnd' ~ q_ω(η | x_rnd)` (noise drawn per sample);
     - `ssl` (`symmetric=True`, App. B eq. 24): with `m = max(n_samples, 2)` augmented views
       `x_i = T_{η_i}(x)`, the mean over the cyclic pairs `(i, i+1 mod m)` of
-      `mse(x_{i+1}, (T_{η'_{i+1}} ∘ T_{η'_i}^{-1})(x_i))`; each view goes through the network
-      once and every pair has two independent draws of `η_rnd`;
+      `mse(x, (T_{η_{i+1}}^{-1} ∘ T_{η'_{i+1}} ∘ T_{η'_i}^{-1} ∘ T_{η_i})(x))`; each view goes
+      through the network once and every pair has two independent draws of `η_rnd`.
+
+    In both, the composed loop of maps is applied ONCE to `x` and compared with `x` (as in the
+    authors' code): eq. 6 / 24 compare a resampled `x_rnd`, whose warp-and-back error is a
+    floor the network cannot remove; composing removes it without changing the minimiser;
     - `invertibility` (eq. 7): `mse(x, T_{η_x}^{-1}(T_{η_x}(x)))` (two resamplings: this term
       measures exactly the information lost by a warp there and back);
     - `eta_huber`: the Huber penalty (`optax.huber_loss`, `delta=huber_delta`) of the
@@ -83,7 +89,7 @@ def inference_loss(
     n_views = max(n_samples, 2) if symmetric else n_samples
     needs_x = (not symmetric) or invertibility_weight != 0.0 or eta_huber_weight != 0.0
 
-    _, x_rnd = augment(template, augmentation, x, k_aug, n_views)
+    eta_rnd, x_rnd = augment(template, augmentation, x, k_aug, n_views)
     inputs = jnp.concatenate([x[None], x_rnd]) if needs_x else x_rnd
     drop_keys = jr.split(k_drop, inputs.shape[0])
     loc, scale = jax.vmap(lambda xi, k: q_loc_scale(net, xi, k))(inputs, drop_keys)
@@ -98,17 +104,22 @@ def inference_loss(
         eta_x = jax.vmap(lambda k: q_eta(net, loc[0], scale[0], k))(jr.split(k_noise_x, n_samples))
         eta_x, poison_x = guard_non_finite(eta_x)
         poison = poison + poison_x
+    # Every SSL term compares x with ONE resampling of x by the composed loop of maps
+    # (authors' code; Sec. 3.1 "compose before applying"), so a perfect q scores 0 instead of
+    # the warp-and-back floor of resampling the already-resampled x_rnd.
     if symmetric:
+        # T_{η_rnd,i+1}^{-1} ∘ T_{f(x_{i+1})} ∘ T_{f(x_i)}^{-1} ∘ T_{η_rnd,i}
         nxt = jnp.roll(jnp.arange(n_views), -1)
-        warped = jax.vmap(lambda eo, ei, xi: warp_composed(template, eo, ei, xi))(
-            eta_v[nxt], eta_v, x_rnd
+        loops = jax.vmap(lambda er_o, eo, ei, er_i: composed_loop(template, eo, ei, er_i, er_o))(
+            eta_rnd[nxt], eta_v[nxt], eta_v, eta_rnd
         )
-        ssl = jnp.mean(jnp.square(warped - x_rnd[nxt]))
     else:
-        warped = jax.vmap(lambda eo, ei, xi: warp_composed(template, eo, ei, xi))(
-            eta_x, eta_v, x_rnd
+        # T_{f(x)} ∘ T_{f(x_rnd)}^{-1} ∘ T_{η_rnd}
+        loops = jax.vmap(lambda eo, ei, er: composed_loop(template, eo, ei, er))(
+            eta_x, eta_v, eta_rnd
         )
-        ssl = jnp.mean(jnp.square(warped - x[None]))
+    warped = jax.vmap(lambda g: g.apply(x))(loops)
+    ssl = jnp.mean(jnp.square(warped - x[None]))
 
     loss = ssl + poison
     invertibility = zero
@@ -116,6 +127,14 @@ def inference_loss(
         g = template.with_params(eta_x[0])
         invertibility = mse(x, g.inverse().apply(g.apply(x)))
         loss = loss + invertibility_weight * invertibility
+    loop_huber = zero
+    if loop_weight != 0.0:
+        # Huber distance of each loop's matrix from the identity (the authors' "η_recon"
+        # term): unlike the pixel MSE it does not saturate for large rotation errors.
+        eye = jnp.eye(3, dtype=x.dtype)[:2]
+        diff = jnp.asarray(loops.matrix)[..., :2, :] - eye  # pyright: ignore[reportAttributeAccessIssue]
+        loop_huber = jnp.mean(optax.losses.huber_loss(diff, delta=loop_delta))
+        loss = loss + loop_weight * loop_huber
     eta_huber = zero
     if eta_huber_weight != 0.0:
         eta_huber = jnp.mean(optax.losses.huber_loss(eta_x, delta=huber_delta))
@@ -124,6 +143,7 @@ def inference_loss(
         "ssl": ssl,
         "invertibility": invertibility,
         "eta_huber": eta_huber,
+        "loop_huber": loop_huber,
         "q_scale": jnp.mean(scale),
     }
     return loss, aux

@@ -29,13 +29,14 @@ from ._mlp import MLP, AbstractImageEncoder, MLPEncoder, _as_image_shape, dense
 _INV_SOFTPLUS_ONE = math.log(math.e - 1.0)
 
 
-def _bounding_bijection(eta_bound: tuple[float, ...]) -> AbstractBijection:
-    """η = η_max ⊙ tanh(u) as flowjax bijections (`Tanh` then `Scale`).
+def _bounding_bijection(eta_bound: tuple[float, ...], squash: bool) -> AbstractBijection:
+    """η = η_max ⊙ tanh(u) (`Tanh` then `Scale`), or η = η_max ⊙ u (`Scale`), in flowjax.
 
     Built on the fly from the static bound and unwrapped, so it has no trainable leaves.
     """
     shape = (len(eta_bound),)
-    bij = Chain([Tanh(shape), paramax.non_trainable(Scale(jnp.asarray(eta_bound)))])
+    scale = paramax.non_trainable(Scale(jnp.asarray(eta_bound)))
+    bij = Chain([Tanh(shape), scale]) if squash else scale
     return paramax.unwrap(bij)
 
 
@@ -119,8 +120,8 @@ class TransformationFlow(AbstractDistribution):
        layers alternate which half is transformed (flowjax `Permute`, a reversal).
        For `n_params = 1` each layer is a coupling with no untransformed part, i.e. a
        spline on the single coordinate whose parameters depend on h only;
-    4. optional bounding η = η_max ⊙ tanh(u) (flowjax `Tanh` then `Scale`), the last
-       bijection.
+    4. optional bounding η = η_max ⊙ tanh(u) (flowjax `Tanh` then `Scale`), or scaling
+       η = η_max ⊙ u (`squash=False`, flowjax `Scale`), the last bijection.
 
     **Initialisation:** the last layer of every spline conditioner and of the base MLP is
     zero, so every spline is exactly the identity and the base is N(0, I): without
@@ -137,6 +138,7 @@ class TransformationFlow(AbstractDistribution):
     shape: tuple[int] = eqx.field(static=True)
     cond_shape: tuple[int, int, int] = eqx.field(static=True)
     eta_bound: tuple[float, ...] | None = eqx.field(static=True)
+    squash: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -144,6 +146,7 @@ class TransformationFlow(AbstractDistribution):
         unbounded: Transformed,
         *,
         eta_bound: float | tuple[float, ...] | Float[Array, " n_params"] | None = None,
+        squash: bool = True,
     ):
         """Assemble the flow from a feature extractor and a feature-conditioned flow.
 
@@ -154,6 +157,7 @@ class TransformationFlow(AbstractDistribution):
         - `unbounded`: a flowjax distribution of u with `shape = (n_params,)` and
           `cond_shape = (feature_extractor.out_size,)` (the features).
         - `eta_bound`: `None`, or η_max (scalar or one per parameter) for η = η_max tanh(u).
+        - `squash`: `False` makes it η = η_max u (scaled, not bounded).
 
         Use [`sgm_eqx.nn.make_transformation_flow`][] for the paper's architecture.
         """
@@ -167,6 +171,7 @@ class TransformationFlow(AbstractDistribution):
         self.shape = (unbounded.shape[0],)
         self.cond_shape = feature_extractor.image_shape
         self.eta_bound = _check_eta_bound("TransformationFlow", eta_bound, unbounded.shape[0])
+        self.squash = bool(squash)
 
     def __check_init__(self):
         if self.unbounded.cond_shape != (self.feature_extractor.out_size,):
@@ -210,7 +215,7 @@ class TransformationFlow(AbstractDistribution):
     def _log_prob_features(self, eta, h):
         if self.eta_bound is None:
             return self.unbounded._log_prob(eta, h)
-        u, log_det = _bounding_bijection(self.eta_bound).inverse_and_log_det(eta)
+        u, log_det = _bounding_bijection(self.eta_bound, self.squash).inverse_and_log_det(eta)
         log_prob = self.unbounded._log_prob(u, h) + log_det
         # outside (-η_max, η_max) arctanh gives nan/inf: zero density there.
         return jnp.where(jnp.isnan(log_prob), -jnp.inf, log_prob)
@@ -224,7 +229,7 @@ class TransformationFlow(AbstractDistribution):
         u = self.unbounded._sample(key, self.feature_extractor(condition))
         if self.eta_bound is None:
             return u
-        return _bounding_bijection(self.eta_bound).transform(u)
+        return _bounding_bijection(self.eta_bound, self.squash).transform(u)
 
     # flowjax's own transformed distributions specialise this hook (no inverse pass).
     def _sample_and_log_prob(self, key, condition=None):
@@ -232,7 +237,7 @@ class TransformationFlow(AbstractDistribution):
         u, log_prob = self.unbounded._sample_and_log_prob(key, self.feature_extractor(condition))
         if self.eta_bound is None:
             return u, log_prob
-        eta, log_det = _bounding_bijection(self.eta_bound).transform_and_log_det(u)
+        eta, log_det = _bounding_bijection(self.eta_bound, self.squash).transform_and_log_det(u)
         return eta, log_prob - log_det
 
 
@@ -345,6 +350,7 @@ def make_transformation_flow(
     nn_width: int = 256,
     dropout: float = 0.0,
     eta_bound: float | tuple[float, ...] | Float[Array, " n_params"] | None = None,
+    squash: bool = True,
 ) -> TransformationFlow:
     """Build the paper's p_ψ(η | x̂) (App. C "Generative network").
 
@@ -362,6 +368,7 @@ def make_transformation_flow(
     - `dropout`: dropout rate in the shared feature extractor (paper: 0.05-0.2); only
       active through `log_prob_with_dropout`/`features(..., key=...)`.
     - `eta_bound`: `None` or η_max (scalar or per parameter): η = η_max tanh(u).
+    - `squash`: `False` makes it η = η_max u (scaled, not bounded).
 
     **Returns:** a [`sgm_eqx.nn.TransformationFlow`][], near the identity at init.
     """
@@ -397,7 +404,9 @@ def make_transformation_flow(
         interval=float(interval),
         nn_width=int(nn_width),
     )
-    return TransformationFlow(features, Transformed(base, bijection), eta_bound=eta_bound)
+    return TransformationFlow(
+        features, Transformed(base, bijection), eta_bound=eta_bound, squash=squash
+    )
 
 
 class ImageConditioned(AbstractDistribution):

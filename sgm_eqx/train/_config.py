@@ -45,7 +45,10 @@ class ModelConfig:
     - `inference_hidden`, `inference_backbone`, `inference_dropout`, `init_scale`: the
       inference network q_ω (App. C: MLP `(2048, 1024, 512, 256)`).
     - `eta_bound`: `None` or η_max per parameter; both networks then output
-      η = η_max ⊙ tanh(u) (App. C.2, C.3).
+      η = η_max ⊙ tanh(u) (App. C.2, C.3), or η = η_max ⊙ u with `squash=False` (the
+      authors' code for unbounded η: u in units of η_max).
+    - `circular_rotation`: the inference network predicts the rotation angle of an affine
+      action as a point on the circle (`θ = atan2(·)`; see [`sgm_eqx.nn.InferenceNet`][]).
     - `flow_layers`, `flow_bins`, `flow_interval`, `feature_hidden`, `base_hidden`,
       `flow_nn_width`, `flow_dropout`: the flow p_ψ (App. C "Generative network").
     """
@@ -58,6 +61,8 @@ class ModelConfig:
     inference_dropout: float = 0.0
     init_scale: float = 1e-2
     eta_bound: tuple[float, ...] | None = None
+    squash: bool = True
+    circular_rotation: bool = False
     flow_layers: int = 6
     flow_bins: int = 6
     flow_interval: float = 3.0
@@ -142,42 +147,48 @@ class InferenceStageConfig(StageConfig):
 
     Extra fields: `invertibility_weight` (eq. 7; 0.1 for MNIST affine), `symmetric`
     (App. B eq. 24), `eta_huber_weight`/`huber_delta` (optional η-space Huber penalty),
+    `loop_weight` (Huber distance of each SSL loop's matrix from the identity, the authors'
+    `η_recon` term; affine actions),
     `blur_sigma_init` (Gaussian blur, filter size 5, σ decayed linearly to 0 over the first
-    `blur_frac` of the steps; App. B/C), `scale_lr_mult` (learning-rate multiplier of the
-    homoscedastic scale of q_ω; 1 = the same rate as the network, as in the paper).
+    `blur_frac` of the steps; App. B/C), `scale_lr` (`None`: the homoscedastic scale of q_ω
+    is trained with the network's AdamW; a rate: its own Adam without weight decay, peak rate
+    `scale_lr`, as in the authors' code).
     """
 
     invertibility_weight: float = 0.1
     symmetric: bool = True
     eta_huber_weight: float = 0.0
+    loop_weight: float = 0.0
     huber_delta: float = 1.0
     blur_sigma_init: float = 0.0
     blur_frac: float = 0.01
-    scale_lr_mult: float = 1.0
+    scale_lr: float | None = None
 
     def __post_init__(self):
         name = "InferenceStageConfig"
         self._check(name)
         _non_negative(name, "invertibility_weight", self.invertibility_weight)
         _non_negative(name, "eta_huber_weight", self.eta_huber_weight)
+        _non_negative(name, "loop_weight", self.loop_weight)
         _non_negative(name, "blur_sigma_init", self.blur_sigma_init)
         _fraction(name, "blur_frac", self.blur_frac)
-        _positive(name, "scale_lr_mult", self.scale_lr_mult)
+        if self.scale_lr is not None:
+            _positive(name, "scale_lr", self.scale_lr)
 
 
 @dataclasses.dataclass(frozen=True)
 class FlowStageConfig(StageConfig):
     """Stage 2 (learning p_ψ by maximum likelihood on prototypes; Alg. 1 lines 16-18).
 
-    Extra field: `consistency_weight` (optional regulariser, see
-    [`sgm_eqx.losses.mle_loss`][]).
+    Extra field: `consistency_weight` (the regulariser of [`sgm_eqx.losses.mle_loss`][];
+    1.0 as in the authors' MNIST and dSprites configurations).
     """
 
     lr: float = 3e-3
     init_mult: float = 0.1
     final_mult: float = 0.03
     clip_norm: float = 2.0
-    consistency_weight: float = 0.0
+    consistency_weight: float = 1.0
 
     def __post_init__(self):
         name = "FlowStageConfig"

@@ -40,6 +40,8 @@ def build_model(key: PRNGKeyArray, config: ModelConfig) -> SGM:
         hidden=config.inference_hidden,
         backbone=config.inference_backbone,
         eta_bound=config.eta_bound,
+        squash=config.squash,
+        angle_index=2 if config.circular_rotation and config.action != "color" else None,
         dropout=config.inference_dropout,
         init_scale=config.init_scale,
     )
@@ -55,6 +57,7 @@ def build_model(key: PRNGKeyArray, config: ModelConfig) -> SGM:
         nn_width=config.flow_nn_width,
         dropout=config.flow_dropout,
         eta_bound=config.eta_bound,
+        squash=config.squash,
     )
     return make_sgm(
         sgm_key,

@@ -51,22 +51,29 @@ def make_optimizer(config: StageConfig) -> optax.GradientTransformation:
 
     AdamW with weight decay `weight_decay` on [`sgm_eqx.train.make_schedule`][].
 
-    With `config.scale_lr_mult != 1` (stage 1 only), the homoscedastic scale parameter of
-    q_ω (`InferenceNet.raw_scale`) gets its own AdamW whose learning rate is the schedule
-    times `scale_lr_mult` (`optax.multi_transform`); clipping stays global. The paper's
-    configurations use one rate for everything (App. B, C), the default.
+    With `config.scale_lr` set (stage 1 only), the homoscedastic scale parameter of q_ω
+    (`InferenceNet.raw_scale`) gets its own Adam without weight decay
+    (`optax.multi_transform`), as in the authors' code: its rate warms up from
+    `scale_lr / 3` to `scale_lr` and decays to `scale_lr / 9` on the stage's warm-up and
+    cosine lengths. Clipping stays global.
     """
     schedule = make_schedule(config)
-    mult = config.scale_lr_mult if isinstance(config, InferenceStageConfig) else 1.0
-    if mult == 1.0:
+    scale_lr = config.scale_lr if isinstance(config, InferenceStageConfig) else None
+    if scale_lr is None:
         inner = optax.adamw(schedule, weight_decay=config.weight_decay)
     else:
+        warmup = round(config.warmup_frac * config.steps)
+        scale_schedule = optax.warmup_cosine_decay_schedule(
+            init_value=scale_lr / 3,
+            peak_value=scale_lr,
+            warmup_steps=warmup,
+            decay_steps=max(config.steps, warmup + 1),
+            end_value=scale_lr / 9,
+        )
         inner = optax.multi_transform(
             {
                 "default": optax.adamw(schedule, weight_decay=config.weight_decay),
-                "scale": optax.adamw(
-                    lambda step: mult * schedule(step), weight_decay=config.weight_decay
-                ),
+                "scale": optax.adam(scale_schedule),
             },
             _scale_labels,
         )

@@ -1,5 +1,6 @@
 """The paper's configurations (App. C.1-C.3) and a small CPU configuration."""
 
+import dataclasses
 import math
 
 from ._config import FlowStageConfig, InferenceStageConfig, ModelConfig, TrainConfig
@@ -7,6 +8,9 @@ from ._config import FlowStageConfig, InferenceStageConfig, ModelConfig, TrainCo
 _AFFINE_MAX = (0.25, 0.25, math.pi, 0.25, 0.25)
 _COLOR_MAX = (0.5, 2.301, 0.51)
 _DSPRITES_MAX = (0.75, 0.75, math.pi, 0.75, 0.75)
+#: Bounds of η (and of stage 1's augmentation) in the `default` preset: half a frame of
+#: shift, a full turn, a factor e^0.5 of scale along each axis.
+GENERIC_MAX = (0.5, 0.5, math.pi, 0.5, 0.5)
 
 
 def _mnist_affine() -> TrainConfig:
@@ -160,28 +164,96 @@ def _cpu_small() -> TrainConfig:
     )
 
 
+def _default() -> TrainConfig:
+    # The generic preset for a new dataset (`sgm-eqx train` without `--preset`): cpu-small's
+    # networks, with the settings of the authors' final dSprites configurations where the
+    # paper leaves them open: η = η_max ⊙ u scaled (not squashed) by bounds that cover
+    # typical orbits (half a frame of shift, a full turn, a factor e^0.5 of scale), the
+    # invertibility loss 0.1, a blur σ 1 decayed over the first half of stage 1, q's scale
+    # on its own Adam, and the stage-2 consistency regulariser 1.0.
+    cfg = _cpu_small()
+    return dataclasses.replace(
+        cfg,
+        model=dataclasses.replace(cfg.model, eta_bound=GENERIC_MAX, squash=False),
+        inference=dataclasses.replace(
+            cfg.inference,
+            steps=3000,
+            augment_bounds=GENERIC_MAX,
+            symmetric=False,
+            blur_sigma_init=1.0,
+            blur_frac=0.5,
+            scale_lr=3e-3,
+        ),
+        flow=dataclasses.replace(
+            cfg.flow, steps=3000, augment_bounds=tuple(0.75 * b for b in GENERIC_MAX)
+        ),
+    )
+
+
+def _demo() -> TrainConfig:
+    # `sgm-eqx demo`: cpu-small on 32x32 dSprites with the dSprites settings of App. C.3 (η
+    # bounded by tanh to ±η_max, no invertibility loss, no symmetric SSL loss, flow
+    # augmentation 0.75 η_max), 1500 + 3000 steps.
+    cfg = _cpu_small()
+    return dataclasses.replace(
+        cfg,
+        model=dataclasses.replace(cfg.model, eta_bound=_DSPRITES_MAX),
+        inference=dataclasses.replace(
+            cfg.inference,
+            steps=1500,
+            augment_bounds=_DSPRITES_MAX,
+            invertibility_weight=0.0,
+            symmetric=False,
+        ),
+        flow=dataclasses.replace(
+            cfg.flow, steps=3000, augment_bounds=tuple(0.75 * b for b in _DSPRITES_MAX)
+        ),
+        val_every=375,
+        checkpoint_every=375,
+    )
+
+
 _PRESETS = {
+    "default": _default,
     "mnist-affine": _mnist_affine,
     "mnist-color": _mnist_color,
     "dsprites": _dsprites,
     "cpu-small": _cpu_small,
+    "demo": _demo,
 }
 
 #: Names accepted by [`sgm_eqx.train.get_preset`][].
 PRESET_NAMES: tuple[str, ...] = tuple(_PRESETS)
 
 
-def get_preset(name: str) -> TrainConfig:
+def get_preset(name: str, *, image_shape: tuple[int, int, int] | None = None) -> TrainConfig:
     """The [`sgm_eqx.train.TrainConfig`][] of a named preset.
 
+    - `"default"`: the generic preset `sgm-eqx train` uses without `--preset` (cpu-small's
+      networks; η scaled by bounds covering typical orbits, invertibility 0.1, blur, q's
+      scale on its own Adam, consistency 1.0; 3k + 3k steps).
     - `"mnist-affine"`: App. C.1 (MNIST, affine, symmetric SSL, invertibility weight 0.1).
     - `"mnist-color"`: App. C.2 (colour MNIST, HSV, bounded η, blur σ 3).
     - `"dsprites"`: App. C.3 (64x64 dSprites, affine, bounded η, blur σ 3).
     - `"cpu-small"`: 32x32 images, small networks, 2k + 1k steps; minutes on 2 CPU cores.
+    - `"demo"`: what `sgm-eqx demo` trains (cpu-small with the dSprites settings).
+
+    **Arguments:**
+
+    - `name`: one of [`sgm_eqx.train.PRESET_NAMES`][].
+    - `image_shape`: `(H, W, C)` of the data, to replace the preset's own (the networks are
+      built for it).
     """
     try:
-        return _PRESETS[name]()
+        config = _PRESETS[name]()
     except KeyError:
         raise ValueError(
             f"`get_preset(name=...)`: unknown preset {name!r}; choose from {list(PRESET_NAMES)}"
         ) from None
+    if image_shape is not None:
+        shape = tuple(int(s) for s in image_shape)
+        config = dataclasses.replace(
+            config,
+            model=dataclasses.replace(config.model, image_shape=shape),  # pyright: ignore[reportArgumentType]
+        )
+    return config

@@ -90,6 +90,7 @@ def _loss_and_kwargs(stage: Stage, config: StageConfig) -> tuple[Callable, dict[
             symmetric=config.symmetric,
             invertibility_weight=config.invertibility_weight,
             eta_huber_weight=config.eta_huber_weight,
+            loop_weight=config.loop_weight,
             huber_delta=config.huber_delta,
         )
     assert isinstance(config, FlowStageConfig)

@@ -20,8 +20,7 @@ def _of(latents, shape):
     return latents[np.round(latents[:, 0]) == shape]
 
 
-def _truncnorm_mean(mean, var, low, high):
-    std = math.sqrt(var)
+def _truncnorm_mean(mean, std, low, high):
     return scipy.stats.truncnorm.mean((low - mean) / std, (high - mean) / std, mean, std)
 
 
@@ -32,7 +31,8 @@ def test_shapes_are_equally_likely(latents):
 
 
 # (shape, column, (low, high), mean): supports and means of App. C.3.1; truncated normals'
-# means come from scipy.stats.truncnorm (variance parameterisation).
+# means come from scipy.stats.truncnorm (the second parameter is the standard deviation, as
+# in the authors' loader and the paper's Fig. 12).
 _CASES = [
     (0, 1, (0.55, 1.0), _truncnorm_mean(0.75, 0.2, 0.55, 1.0)),
     (0, 2, (0.0, 2 * math.pi), math.pi),
@@ -58,8 +58,8 @@ def test_latent_marginals_match_appendix_c31(latents, shape, column, support, me
 
 
 def test_truncated_normal_matches_scipy_distribution(latents):
-    # Square scale ~ TruncNorm(0.75, σ² = 0.2, 0.55, 1.0): a KS test against scipy's law.
-    std = math.sqrt(0.2)
+    # Square scale ~ TruncNorm(0.75, σ = 0.2, 0.55, 1.0): a KS test against scipy's law.
+    std = 0.2
     law = scipy.stats.truncnorm((0.55 - 0.75) / std, (1.0 - 0.75) / std, 0.75, std)
     stat = scipy.stats.kstest(_of(latents, 0)[:, 1], law.cdf).statistic
     assert stat < 0.02  # critical value at n = 10k, α = 1e-3 is 0.0195

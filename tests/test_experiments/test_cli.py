@@ -15,6 +15,7 @@ TINY = [
     "--set", "model.flow_layers=1",
     "--set", "model.flow_nn_width=8",
     "--set", "model.eta_bound=(0.75,0.75,3.14159,0.75,0.75)",
+    "--set", "model.squash=True",
     "--set", "inference.n_samples=2",
     "--set", "flow.n_samples=2",
     "--set", "checkpoint_every=0",
@@ -43,6 +44,25 @@ def test_train_writes_checkpoints_of_both_stages(trained):
     assert config.model.flow_layers == 1 and config.inference.steps == 3
     model, _, stage = load_trained(trained)
     assert stage == "flow" and model.n_params == 5
+
+
+def test_report_writes_json_markdown_and_figure(trained, tmp_path):
+    from sgm_eqx._cli import main
+
+    out = tmp_path / "report"
+    argv = ["report", "--checkpoint", str(trained), "--data", DATA, "--out", str(out)]
+    assert main([*argv, "--n-examples", "3", "--n-samples", "4"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    names = {"rotation_deg", "shift_x", "shift_y", "scale", "aspect"}
+    assert report["groups"]  # one group per dSprites shape in the test split
+    for group in report["groups"].values():
+        assert set(group["transformations"]) == names
+        for s in group["transformations"].values():
+            lo, hi = s["interval90"]
+            assert lo <= s["median"] <= hi or s["unit"] == "degrees"
+            assert isinstance(s["present"], bool) and isinstance(s["multimodal"], bool)
+    assert "| group | transformation |" in (out / "report.md").read_text()
+    assert (out / "report.png").stat().st_size > 1000
 
 
 def test_sample_writes_the_documented_arrays(trained, tmp_path):
@@ -126,11 +146,11 @@ def test_bad_override_names_the_field():
 def test_demo_config_follows_appendix_c3():
     import math
 
-    from sgm_eqx.experiments._demo import DSPRITES_ETA_MAX, demo_config
+    from sgm_eqx.experiments._demo import demo_config
 
+    DSPRITES_ETA_MAX = (0.75, 0.75, math.pi, 0.75, 0.75)
     cfg = demo_config(size=16, inference_steps=10, flow_steps=20)
     assert cfg.model.image_shape == (16, 16, 1)
-    assert DSPRITES_ETA_MAX == (0.75, 0.75, math.pi, 0.75, 0.75)
     assert cfg.model.eta_bound == DSPRITES_ETA_MAX
     assert cfg.inference.augment_bounds == DSPRITES_ETA_MAX
     assert cfg.inference.invertibility_weight == 0.0 and not cfg.inference.symmetric

@@ -1,0 +1,199 @@
+r"""Ground-truth recovery: does a trained SGM reproduce each class's pose distribution?
+
+Everything here is measured on *images*, never on η, so it does not depend on how η is
+parameterised (η lives in exponential coordinates, where a rotation about a point other
+than the origin has translation components, so one raw η component is no pose).
+
+**Pose estimator** ([`sgm_eqx.experiments.moment_poses`][]). From the image moments of a
+single-object image it estimates `(θ, t_x, t_y, log-size, aspect)` relative to the class's
+canonical shape (rendered once at the identity pose as a reference):
+
+- `log-size = ½ log(area / area₀)`;
+- `θ` from the angle of the `k`-th complex central moment `Σ w (z - c)^k` (divided by `k`,
+  with `k` the order of the shape's rotational symmetry; `k = 1` uses `Σ w |z - c|² (z - c)`),
+  minus the reference angle; defined modulo `2π/k`;
+- `aspect = ¼ log((C'_xx / C'_yy) / (C_xx / C_yy)₀)` from the central second moments in the
+  frame rotated by `-θ`;
+- `(t_x, t_y)`: the centroid minus the reference centroid offset carried by the estimated
+  rotation, size and aspect.
+
+It is applied identically to data images and to resampled variants, so its own bias is
+shared; `estimator_floor` reports its error against the true latents.
+
+**Units** (the W1 of each pose coordinate is divided by these): rotation in units of 90°
+(circular W1 on the class's symmetry period), translation in half-frames (one normalised
+unit), log-size and aspect in units of 0.5.
+"""
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from ..data import PoseClass, render_shape
+from ._metrics import circular_std, circular_wasserstein1, wasserstein1
+
+_AnyArray = Array | np.ndarray
+
+#: Pose coordinates estimated by [`sgm_eqx.experiments.moment_poses`][], in this order.
+POSE_NAMES: tuple[str, ...] = ("theta", "tx", "ty", "log_size", "aspect")
+#: The unit each pose coordinate's W1 is expressed in.
+POSE_UNITS: dict[str, float] = {
+    "theta": math.pi / 2,
+    "tx": 1.0,
+    "ty": 1.0,
+    "log_size": 0.5,
+    "aspect": 0.5,
+}
+
+
+def _grid(h: int, w: int) -> np.ndarray:
+    x = (2 * np.arange(w) + 1) / w - 1
+    y = 1 - (2 * np.arange(h) + 1) / h
+    return x[None, :] + 1j * y[:, None]
+
+
+def _raw_moments(images: np.ndarray, k: int):
+    """Area, centroid, k-th moment angle and central second moments of `(n, H, W)` images."""
+    _, h, w = images.shape
+    z = _grid(h, w)
+    mass = images.sum(axis=(1, 2)) + 1e-12
+    c = (images * z).sum(axis=(1, 2)) / mass
+    dz = z[None] - c[:, None, None]
+    power = dz * np.abs(dz) ** 2 if k == 1 else dz**k
+    angle = np.angle((images * power).sum(axis=(1, 2))) / k
+    cxx = (images * dz.real**2).sum(axis=(1, 2)) / mass
+    cyy = (images * dz.imag**2).sum(axis=(1, 2)) / mass
+    cxy = (images * dz.real * dz.imag).sum(axis=(1, 2)) / mass
+    area = mass * (2.0 / w) * (2.0 / h)
+    return area, c, angle, np.stack([cxx, cxy, cyy], -1)
+
+
+def _reference(shape: str, k: int, size: int) -> tuple[float, complex, float, np.ndarray]:
+    lat = jnp.zeros((1, 6), jnp.float32)
+    img = np.asarray(render_shape(shape, lat, size=size, supersample=4))[:, :, :, 0]
+    area, c, angle, cov = _raw_moments(img.astype(np.float64), k)
+    return float(area[0]), complex(c[0]), float(angle[0]), cov[0]
+
+
+def moment_poses(
+    images: Float[_AnyArray, "n H W 1"], pose_class: PoseClass
+) -> Float[np.ndarray, "n 5"]:
+    """Estimate `(θ, t_x, t_y, log-size, aspect)` of images of one class (module docstring).
+
+    **Arguments:**
+
+    - `images`: single-object images of the class, `(n, H, W, 1)`.
+    - `pose_class`: the class (its canonical shape and symmetry order).
+
+    **Returns:** `(n, 5)` float64; `θ` in `(-π/k, π/k]`.
+    """
+    img = np.asarray(images, np.float64)[..., 0]
+    k = pose_class.symmetry_order
+    area0, c0, angle0, cov0 = _reference(pose_class.shape, k, 4 * img.shape[1])
+    area, c, angle, cov = _raw_moments(img, k)
+    period = 2 * math.pi / k
+    theta = np.mod(angle - angle0 + period / 2, period) - period / 2
+    log_size = 0.5 * np.log(area / area0)
+    ct, st = np.cos(theta), np.sin(theta)
+    # second moments in the frame rotated by -θ: C' = R(-θ) C R(θ)
+    cxx, cxy, cyy = cov[:, 0], cov[:, 1], cov[:, 2]
+    rxx = ct**2 * cxx + 2 * ct * st * cxy + st**2 * cyy
+    ryy = st**2 * cxx - 2 * ct * st * cxy + ct**2 * cyy
+    aspect = 0.25 * (np.log(rxx / ryy) - np.log(cov0[0] / cov0[2]))
+    sx, sy = np.exp(log_size + aspect), np.exp(log_size - aspect)
+    off = np.stack([sx * c0.real, sy * c0.imag], -1)
+    rotated = np.stack([ct * off[:, 0] - st * off[:, 1], st * off[:, 0] + ct * off[:, 1]], -1)
+    t = np.stack([c.real, c.imag], -1) - rotated
+    return np.stack([theta, t[:, 0], t[:, 1], log_size, aspect], -1)
+
+
+def pose_w1(
+    a: Float[_AnyArray, "n 5"], b: Float[_AnyArray, "m 5"], pose_class: PoseClass
+) -> dict[str, float]:
+    """W1 between two samples of estimated poses, per coordinate, in `POSE_UNITS`."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    period = 2 * math.pi / pose_class.symmetry_order
+    out = {}
+    for j, name in enumerate(POSE_NAMES):
+        if name == "theta":
+            w = circular_wasserstein1(a[:, j], b[:, j], period)
+        else:
+            w = wasserstein1(a[:, j], b[:, j])
+        out[name] = w / POSE_UNITS[name]
+    return out
+
+
+def split_score(theta: Float[_AnyArray, " n"], symmetry_order: int) -> dict[str, float]:
+    """How much a set of prototype orientations looks split into two halves 180° apart.
+
+    With `R_m = |mean exp(i m k θ)|` (`k` the symmetry order): one cluster gives `R_1 ≈ 1`;
+    two clusters half a period apart give `R_1 ≈ 0` but `R_2 ≈ 1`. Returns `r1`, `r2` and
+    `split = r2 - r1` (near 1 for a split, near 0 otherwise). Only meaningful when the
+    prototypes themselves are tight (`r2` high).
+    """
+    t = np.asarray(theta, np.float64) * symmetry_order
+    r1 = float(np.abs(np.exp(1j * t).mean()))
+    r2 = float(np.abs(np.exp(2j * t).mean()))
+    return {"r1": r1, "r2": r2, "split": max(0.0, r2 - r1)}
+
+
+def class_recovery(
+    data_images: Float[_AnyArray, "n H W 1"],
+    prototypes: Float[_AnyArray, "n H W 1"],
+    variants: Float[_AnyArray, "n s H W 1"],
+    pose_class: PoseClass,
+    *,
+    true_poses: Float[_AnyArray, "n 5"] | None = None,
+) -> dict:
+    """Recovery metrics of one class from its held-out images, prototypes and variants.
+
+    **Arguments:**
+
+    - `data_images`: held-out images of the class, `(n, H, W, 1)`.
+    - `prototypes`: their prototypes `x̂ = T_{f(x)}^{-1}(x)`.
+    - `variants`: `s` variants `T_η(x̂)`, `η ~ p_ψ(η | x̂)`, of each, `(n, s, H, W, 1)`.
+    - `pose_class`: the class's shape (symmetry order for the rotation estimate).
+    - `true_poses`: the true `(θ, t_x, t_y, log-size, aspect)` of `data_images`, to report
+      the estimator's own error.
+
+    **Returns:** a dict with `w1` (per pose coordinate, in `POSE_UNITS`), `orbit_variance`
+    (within-class per-pixel variance of the prototypes over that of the inputs),
+    `prototype_rotation_std_deg`, `split` ([`sgm_eqx.experiments.split_score`][]),
+    `lost_content` (fraction of variants keeping less than half of the prototype's mass;
+    those variants are left out of `w1`)
+    and, with `true_poses`, `estimator_floor`.
+    """
+    x = np.asarray(data_images, np.float64)
+    p = np.asarray(prototypes, np.float64)
+    v = np.asarray(variants, np.float64)
+    n, s = v.shape[:2]
+    mass_p = p.sum(axis=(1, 2, 3))
+    mass_v = v.sum(axis=(2, 3, 4))
+    lost = mass_v < 0.5 * mass_p[:, None]
+    est_data = moment_poses(x, pose_class)
+    # variants that lost their content have no pose: they are counted in `lost_content`
+    kept = v.reshape(n * s, *v.shape[2:])[~lost.ravel()]
+    est_var = moment_poses(kept, pose_class) if len(kept) else np.full((1, 5), np.nan)
+    est_var = est_var[np.all(np.isfinite(est_var), axis=1)]
+    est_proto = moment_poses(p, pose_class)
+    in_var = x.var(axis=0).mean()
+    nan = dict.fromkeys(POSE_NAMES, float("nan"))
+    out = {
+        "w1": pose_w1(est_data, est_var, pose_class) if len(est_var) else nan,
+        "orbit_variance": float(p.var(axis=0).mean() / max(in_var, 1e-12)),
+        "prototype_rotation_std_deg": math.degrees(
+            circular_std(est_proto[:, 0], 2 * math.pi / pose_class.symmetry_order)
+        ),
+        "split": split_score(est_proto[:, 0], pose_class.symmetry_order),
+    }
+    out["lost_content"] = float(np.mean(lost))
+    if true_poses is not None:
+        out["estimator_floor"] = pose_w1(np.asarray(true_poses), est_data, pose_class)
+    return out
+
+
+def true_poses(latents: Float[_AnyArray, "n 6"]) -> Float[np.ndarray, "n 5"]:
+    """`(θ, t_x, t_y, log-size, aspect)` from pose-dataset latents (θ not reduced)."""
+    return np.asarray(latents, np.float64)[:, 1:6]

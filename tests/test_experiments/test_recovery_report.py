@@ -1,0 +1,83 @@
+"""Recovery metrics and the symmetry report, on inputs whose answer is known."""
+
+import math
+
+import numpy as np
+
+
+def test_class_recovery_is_perfect_when_variants_are_the_data():
+    import jax.random as jr
+
+    from sgm_eqx.data import POSE_SUITES, make_pose_dataset
+    from sgm_eqx.experiments import class_recovery
+
+    data = make_pose_dataset(jr.key(2), 300, suite="positions", size=32)
+    sel = np.asarray(data.labels) == 0  # translated hearts
+    x = np.asarray(data.images)[sel]
+    # variants drawn from the data distribution itself: W1 is only sampling noise; identical
+    # prototypes: zero orbit variance
+    variants = np.stack([x, np.roll(x, 1, axis=0)], axis=1)
+    protos = np.repeat(x[:1], len(x), axis=0)
+    m = class_recovery(x, protos, variants, POSE_SUITES["positions"][0])
+    assert max(m["w1"].values()) < 0.02
+    assert m["orbit_variance"] == 0.0 and m["lost_content"] == 0.0
+    # the untransformed data as "variants" of a translated class: translation W1 is large
+    m2 = class_recovery(x, protos, np.repeat(protos[:, None], 2, 1), POSE_SUITES["positions"][0])
+    assert m2["w1"]["tx"] > 0.1 and m2["w1"]["ty"] > 0.1
+
+
+def test_split_score_detects_prototypes_half_a_turn_apart():
+    from sgm_eqx.experiments import split_score
+
+    rng = np.random.default_rng(0)
+    one = rng.normal(0.3, 0.05, 200)
+    split = np.concatenate([one[:100], one[100:] + math.pi])
+    assert split_score(one, 1)["split"] < 0.05
+    assert split_score(split, 1)["split"] > 0.9
+    # for a 2-fold symmetric shape half a turn is no split at all
+    assert split_score(split, 2)["split"] < 0.05
+
+
+def test_summaries_say_present_absent_and_multimodal():
+    from sgm_eqx.experiments import summarise_samples
+
+    rng = np.random.default_rng(0)
+    uniform = summarise_samples("rotation_deg", rng.uniform(-180, 180, 4000))
+    assert uniform["present"] and not uniform["multimodal"]
+    assert uniform["interval90"][1] - uniform["interval90"][0] > 300
+    narrow = summarise_samples("rotation_deg", rng.normal(170, 1.0, 4000))
+    assert not narrow["present"]  # the 90% arc wraps through ±180° and is ~3° wide
+    assert abs(((narrow["median"] - 170) + 180) % 360 - 180) < 1.0
+    bimodal = summarise_samples("rotation_deg", np.concatenate(
+        [rng.normal(-60, 5, 2000), rng.normal(60, 5, 2000)]))  # fmt: skip
+    assert bimodal["present"] and bimodal["multimodal"]
+    scale = summarise_samples("scale", np.exp(rng.uniform(-0.3, 0.3, 4000)))
+    assert scale["present"] and 0.7 < scale["interval90"][0] < 0.8
+
+
+def test_affine_describe_measures_about_the_content_centre():
+    import jax.numpy as jnp
+
+    from sgm_eqx.groups import Affine2D
+
+    # a blob centred at (0.5, 0): a rotation by 90° about the image centre moves it to (0, 0.5)
+    size = 32
+    c = (2 * np.arange(size) + 1) / size - 1
+    xx, yy = np.meshgrid(c, -c)
+    x = jnp.asarray(np.exp(-((xx - 0.5) ** 2 + yy**2) / 0.02)[..., None], jnp.float32)
+    d = Affine2D.from_params(jnp.array([0.0, 0.0, math.pi / 2, 0.0, 0.0])).describe(x)
+    assert abs(float(d["rotation_deg"]) - 90.0) < 1e-3
+    assert abs(float(d["shift_x"]) + 0.25) < 0.01 and abs(float(d["shift_y"]) - 0.25) < 0.01
+    assert abs(float(d["scale"]) - 1.0) < 1e-5 and abs(float(d["aspect"]) - 1.0) < 1e-5
+    d2 = Affine2D.from_params(jnp.array([0.0, 0.0, 0.0, 0.2, -0.2])).describe(x)
+    assert abs(float(d2["aspect"]) - math.exp(0.4)) < 1e-4 and abs(float(d2["scale"]) - 1) < 1e-5
+
+
+def test_hsv_describe_is_in_turns_and_factors():
+    import jax.numpy as jnp
+
+    from sgm_eqx.groups import HSVColor
+
+    d = HSVColor.from_params(jnp.array([0.75, math.log(2.0), 0.0])).describe(jnp.zeros((2, 2, 3)))
+    assert abs(float(d["hue_turns"]) + 0.25) < 1e-6
+    assert abs(float(d["saturation"]) - 2.0) < 1e-5 and abs(float(d["value"]) - 1.0) < 1e-6
