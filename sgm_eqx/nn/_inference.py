@@ -102,16 +102,6 @@ class InferenceNet(AbstractInferenceNet):
       η_max (the authors' code scales q's output by the augmentation bounds this way, so a
       rotation output has the gain π and not 1).
 
-    **Circular rotation output (`angle_index`).** A rotation angle predicted as a real number
-    must jump by a whole period somewhere along an orbit that is a full circle (a continuous
-    map from a circle to the real line cannot wind around it), and at the zero init the
-    expected SSL gradient of a class whose orientations are uniform over the circle is zero:
-    gradient descent then has to break the symmetry from noise and grow a sharp jump. Predicting
-    the angle as the direction of a 2-vector, `θ = atan2(h_θ, 1 + h_extra)`, lets a continuous
-    network wind once around the circle, so for shapes without rotational symmetry the correct
-    prototype map is continuous and reachable (the split solutions with jumps of less than a
-    full turn are no longer free). Measured on the recovery suite (docs: results).
-
     **Initialisation (identity transformation):** the head's weight and bias are zero, so
     `loc(x) = 0` and the point estimate η is exactly 0 for every x (T_0 = identity);
     the initial σ is `init_scale` (default `1e-2`) in u.
@@ -129,7 +119,6 @@ class InferenceNet(AbstractInferenceNet):
     image_shape: tuple[int, int, int] = eqx.field(static=True)
     eta_bound: tuple[float, ...] | None = eqx.field(static=True)
     squash: bool = eqx.field(static=True)
-    angle_index: int | None = eqx.field(static=True)
 
     def __init__(
         self,
@@ -138,7 +127,6 @@ class InferenceNet(AbstractInferenceNet):
         *,
         eta_bound: float | tuple[float, ...] | Float[Array, " n_params"] | None = None,
         squash: bool = True,
-        angle_index: int | None = None,
         init_scale: float = DEFAULT_INIT_SCALE,
         key: PRNGKeyArray,
     ):
@@ -151,10 +139,6 @@ class InferenceNet(AbstractInferenceNet):
         - `n_params`: number of transformation parameters (the action's `n_params`).
         - `eta_bound`: `None`, or η_max (a positive scalar or one per parameter).
         - `squash`: with `eta_bound`, η = η_max tanh(u) (`True`) or η = η_max u (`False`).
-        - `angle_index`: `None`, or the index of a rotation angle in η (radians, period 2π;
-          2 for [`sgm_eqx.groups.Affine2D`][]). That coordinate is then predicted as a point
-          on the circle: the head has one extra output and `loc_θ = atan2(h_θ, 1 + h_extra)`
-          (0 at init), and it is neither bounded nor scaled. See the class docstring.
         - `init_scale`: the initial σ of q in u (positive).
         - `key`: PRNG key for the head (its weight and bias are then zeroed; the key keeps
           the construction pattern uniform).
@@ -164,13 +148,7 @@ class InferenceNet(AbstractInferenceNet):
         if not (math.isfinite(init_scale) and init_scale > 0):
             raise ValueError(f"`InferenceNet(init_scale=...)`: expected > 0; got {init_scale}.")
         n_params = int(n_params)
-        if angle_index is not None and not 0 <= int(angle_index) < n_params:
-            raise ValueError(
-                f"`InferenceNet(angle_index=...)`: expected None or 0..{n_params - 1}; got "
-                f"{angle_index}."
-            )
-        n_out = n_params + (angle_index is not None)
-        head = eqx.nn.Linear(encoder.out_size, n_out, key=key)
+        head = eqx.nn.Linear(encoder.out_size, n_params, key=key)
         self.head = eqx.tree_at(lambda m: (m.weight, m.bias), head, replace_fn=jnp.zeros_like)
         # inverse softplus, computed stably: log(expm1(s)).
         self.raw_scale = jnp.full((n_params,), math.log(math.expm1(init_scale)), dtype=float)
@@ -179,30 +157,18 @@ class InferenceNet(AbstractInferenceNet):
         self.image_shape = encoder.image_shape
         self.eta_bound = _check_eta_bound("InferenceNet", eta_bound, n_params)
         self.squash = bool(squash)
-        self.angle_index = None if angle_index is None else int(angle_index)
 
     def bound(self, u: Float[Array, " n_params"]) -> Float[Array, " n_params"]:
-        """η = u (no `eta_bound`), η = η_max ⊙ tanh(u) (`squash`) or η = η_max ⊙ u.
-
-        The circular coordinate `angle_index` (if any) passes through unchanged.
-        """
+        """η = u (no `eta_bound`), η = η_max ⊙ tanh(u) (`squash`) or η = η_max ⊙ u."""
         if self.eta_bound is None:
             return u
-        eta = jnp.asarray(self.eta_bound, dtype=u.dtype) * (jnp.tanh(u) if self.squash else u)
-        if self.angle_index is not None:
-            eta = eta.at[self.angle_index].set(u[self.angle_index])
-        return eta
+        return jnp.asarray(self.eta_bound, dtype=u.dtype) * (jnp.tanh(u) if self.squash else u)
 
     def loc_and_scale(
         self, x: Float[Array, "H W C"], *, key: PRNGKeyArray | None = None
     ) -> tuple[Float[Array, " n_params"], Float[Array, " n_params"]]:
         """`(loc(x), σ)` of q_ω(u | x) in the unbounded coordinates; `key` turns dropout on."""
-        out = dense(self.head, self.encoder(x, key=key))
-        if self.angle_index is None:
-            loc = out
-        else:
-            i = self.angle_index
-            loc = out[: self.n_params].at[i].set(jnp.arctan2(out[i], 1.0 + out[self.n_params]))
+        loc = dense(self.head, self.encoder(x, key=key))
         return loc, jax.nn.softplus(self.raw_scale)
 
     def __call__(
@@ -236,7 +202,6 @@ def make_inference_net(
     conv_channels: tuple[int, ...] = (32, 64),
     eta_bound: float | tuple[float, ...] | Float[Array, " n_params"] | None = None,
     squash: bool = True,
-    angle_index: int | None = None,
     dropout: float = 0.0,
     init_scale: float = DEFAULT_INIT_SCALE,
 ) -> InferenceNet:
@@ -254,8 +219,6 @@ def make_inference_net(
     - `conv_channels`: channels of the CNN backbone (ignored for `"mlp"`).
     - `eta_bound`: `None` or η_max (scalar or per parameter): η = η_max tanh(u).
     - `squash`: `False` makes it η = η_max u (scaled, not bounded).
-    - `angle_index`: predict this coordinate of η as a circular angle (see
-      [`sgm_eqx.nn.InferenceNet`][]); `None` for none.
     - `dropout`: dropout rate in the MLP blocks (active only when called with a key).
     - `init_scale`: initial homoscedastic scale of q in u (default `1e-2`).
 
@@ -283,7 +246,6 @@ def make_inference_net(
         n_params,
         eta_bound=eta_bound,
         squash=squash,
-        angle_index=angle_index,
         init_scale=init_scale,
         key=head_key,
     )

@@ -47,8 +47,6 @@ class ModelConfig:
     - `eta_bound`: `None` or η_max per parameter; both networks then output
       η = η_max ⊙ tanh(u) (App. C.2, C.3), or η = η_max ⊙ u with `squash=False` (the
       authors' code for unbounded η: u in units of η_max).
-    - `circular_rotation`: the inference network predicts the rotation angle of an affine
-      action as a point on the circle (`θ = atan2(·)`; see [`sgm_eqx.nn.InferenceNet`][]).
     - `flow_layers`, `flow_bins`, `flow_interval`, `feature_hidden`, `base_hidden`,
       `flow_nn_width`, `flow_dropout`: the flow p_ψ (App. C "Generative network").
     """
@@ -62,7 +60,6 @@ class ModelConfig:
     init_scale: float = 1e-2
     eta_bound: tuple[float, ...] | None = None
     squash: bool = True
-    circular_rotation: bool = False
     flow_layers: int = 6
     flow_bins: int = 6
     flow_interval: float = 3.0

@@ -41,7 +41,6 @@ def build_model(key: PRNGKeyArray, config: ModelConfig) -> SGM:
         backbone=config.inference_backbone,
         eta_bound=config.eta_bound,
         squash=config.squash,
-        angle_index=2 if config.circular_rotation and config.action != "color" else None,
         dropout=config.inference_dropout,
         init_scale=config.init_scale,
     )
