@@ -67,10 +67,7 @@ def plot_flow_field(
     - `alpha_true`: optional true coefficients of the same length.
     - `title`: optional figure title.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     c = np.linspace(-1 + 1 / grid, 1 - 1 / grid, grid)
     x, y = np.meshgrid(c, c)
@@ -79,7 +76,8 @@ def plot_flow_field(
         at = np.asarray(alpha_true)
         sign = np.sign(np.dot(at, np.asarray(alpha))) or 1.0
         fields.append(("true", sign * at / np.linalg.norm(at)))
-    fig, axes = plt.subplots(1, len(fields), figsize=(4 * len(fields), 4), squeeze=False)
+    fig = Figure(figsize=(4 * len(fields), 4))
+    axes = fig.subplots(1, len(fields), squeeze=False)
     for ax, (name, a) in zip(axes[0], fields, strict=True):
         a32 = jnp.asarray(a, dtype=jnp.float32)
         xy = jnp.asarray(x, dtype=jnp.float32), jnp.asarray(y, dtype=jnp.float32)
@@ -94,22 +92,19 @@ def plot_flow_field(
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def plot_magnitude_histogram(
     t_learned: np.ndarray, t_true: np.ndarray, path: str | pathlib.Path, *, title: str = ""
 ) -> None:
     """Save overlaid histograms of the (scale-fitted) learned and the true magnitudes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     lo = float(min(np.min(t_learned), np.min(t_true)))
     hi = float(max(np.max(t_learned), np.max(t_true)))
     bins = np.linspace(lo, hi, 50).tolist()
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.subplots()
     ax.hist(np.asarray(t_true), bins=bins, alpha=0.5, density=True, label="true t")
     ax.hist(np.asarray(t_learned), bins=bins, alpha=0.5, density=True, label="learned s·t")
     ax.set_xlabel("t")
@@ -118,4 +113,3 @@ def plot_magnitude_histogram(
         ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -17,13 +17,11 @@ _AnyArray = Array | np.ndarray
 AFFINE_PARAM_NAMES: tuple[str, ...] = ("t_x", "t_y", "θ", "log s_x", "log s_y")
 
 
-def _plt():
-    import matplotlib
+def _figure(**kwargs):
+    """A `matplotlib.figure.Figure` not managed by pyplot (no global backend state)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def _show(ax, image) -> None:
@@ -40,7 +38,6 @@ def _save(fig, path) -> pathlib.Path:
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight")
-    _plt().close(fig)
     return path
 
 
@@ -71,8 +68,8 @@ def plot_prototypes(
     p = _check("plot_prototypes(prototypes=...)", prototypes, 4)
     r = _check("plot_prototypes(resampled=...)", resampled, 5)
     n, k = x.shape[0], r.shape[1]
-    plt = _plt()
-    fig, axes = plt.subplots(2 + k, n, figsize=(0.9 * n, 0.9 * (2 + k) + 0.3), squeeze=False)
+    fig = _figure(figsize=(0.9 * n, 0.9 * (2 + k) + 0.3))
+    axes = fig.subplots(2 + k, n, squeeze=False)
     for j in range(n):
         _show(axes[0, j], x[j])
         _show(axes[1, j], p[j])
@@ -120,8 +117,8 @@ def plot_marginals(
     names = param_names or (AFFINE_PARAM_NAMES if d == 5 else tuple(f"η{i}" for i in range(d)))
     if len(names) != d:
         raise ValueError(f"`plot_marginals(param_names=...)`: expected {d} names; got {names}.")
-    plt = _plt()
-    fig, axes = plt.subplots(n, 2 + d, figsize=(1.0 * 2 + 1.6 * d, 1.0 * n + 0.4), squeeze=False)
+    fig = _figure(figsize=(1.0 * 2 + 1.6 * d, 1.0 * n + 0.4))
+    axes = fig.subplots(n, 2 + d, squeeze=False)
     for j in range(n):
         _show(axes[j, 0], x[j])
         _show(axes[j, 1], p[j])
@@ -164,8 +161,7 @@ def plot_prototype_chains(
     c = _check("plot_prototype_chains(chains=...)", chains, 5)
     r = np.asarray(ratios, np.float64)
     n, k = c.shape[:2]
-    plt = _plt()
-    fig = plt.figure(figsize=(0.9 * k + 3.5, 0.9 * n + 0.6))
+    fig = _figure(figsize=(0.9 * k + 3.5, 0.9 * n + 0.6))
     grid = fig.add_gridspec(n, k + 4)
     for j in range(n):
         for i in range(k):
@@ -214,9 +210,9 @@ def plot_position_distributions(
     dp, rp = np.asarray(data_positions), np.asarray(resampled_positions)
     dg, rg = np.round(np.asarray(data_groups)), np.round(np.asarray(resampled_groups))
     side = int(np.ceil(np.sqrt(n_show)))
-    plt = _plt()
     n_groups = len(group_names)
-    fig, axes = plt.subplots(n_groups, 4, figsize=(10, 2.5 * n_groups), squeeze=False)
+    fig = _figure(figsize=(10, 2.5 * n_groups))
+    axes = fig.subplots(n_groups, 4, squeeze=False)
 
     def tile(images):
         h, w, c = di.shape[1:]
