@@ -28,6 +28,7 @@ import numpy as np
 
 from sgm_eqx.data import POSE_SUITES, Dataset, PoseClass, make_dsprites, make_pose_dataset
 from sgm_eqx.experiments import class_recovery, infer_all, resample_all, true_poses
+from sgm_eqx.experiments._args import apply_overrides
 from sgm_eqx.train import get_preset, train
 
 DATASETS = ("dsprites", "rotations", "positions")
@@ -81,6 +82,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         val_every=0,
         checkpoint_every=0,
     )
+    config = apply_overrides(config, args.set)
     t0 = time.perf_counter()
     model, _ = train(
         k_train,
@@ -106,6 +108,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     return {
         "dataset": name,
         "preset": preset,
+        "overrides": list(args.set),
         "n": args.n,
         "size": args.size,
         "inference_steps": config.inference.steps,
@@ -155,6 +158,13 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", type=int, default=20, help="variants per test image")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override a config field, as `sgm-eqx train --set` (repeatable)",
+    )
     args = parser.parse_args(argv)
     names = [d for d in args.datasets.split(",") if d]
     unknown = sorted(set(names) - set(DATASETS))

@@ -9,9 +9,11 @@ from jaxtyping import PRNGKeyArray
 from ._dataset import Dataset, as_dataset
 from ._dsprites import make_dsprites
 from ._mnist import add_rotation, colorize_mnist, load_mnist
+from ._poses import make_pose_dataset
 
 _HELP = (
-    "expected one of `dsprites[:size=64,n=20000,supersample=4]`, `mnist:DIR[:rotation=DEG]`, "
+    "expected one of `dsprites[:size=64,n=20000,supersample=4]`, "
+    "`poses[:suite=rotations,size=32,n=6000]`, `mnist:DIR[:rotation=DEG]`, "
     "`mnist-color:DIR`, `npz:PATH` or a path to an `.npz` file"
 )
 
@@ -72,6 +74,9 @@ def load_data(spec: "str | Dataset | np.ndarray", key: PRNGKeyArray) -> Dataset:
 
     - `dsprites[:size=64,n=20000,supersample=4]`: procedural dSprites
       ([`sgm_eqx.data.make_dsprites`][]), deterministic given `key`.
+    - `poses[:suite=rotations,size=32,n=6000]`: a procedural pose suite with known per-class
+      transformations ([`sgm_eqx.data.make_pose_dataset`][]; suites `rotations`,
+      `positions`).
     - `mnist:DIR[:rotation=DEG]`: MNIST from local files ([`sgm_eqx.data.load_mnist`][]),
       optionally with the "added rotation" protocol (one fixed angle in `[-DEG, DEG]` per
       example, drawn with `key`).
@@ -97,6 +102,10 @@ def load_data(spec: "str | Dataset | np.ndarray", key: PRNGKeyArray) -> Dataset:
         opts = _options(rest, spec, {"size": int, "n": int, "supersample": int})
         n = opts.pop("n", 20_000)
         return make_dsprites(key, n, **opts)
+    if kind == "poses":
+        opts = _options(rest, spec, {"suite": str, "size": int, "n": int, "supersample": int})
+        n = opts.pop("n", 6000)
+        return make_pose_dataset(key, n, **opts)
     if kind in ("mnist", "mnist-color"):
         directory, opt_text = _split_path_options(rest)
         if not directory:

@@ -25,6 +25,7 @@ from ._pipeline import (
     infer_all as infer_all,
     load_trained as load_trained,
     make_figures as make_figures,
+    orbit_coverage as orbit_coverage,
     resample_all as resample_all,
     sample_all as sample_all,
     sample_outputs as sample_outputs,

@@ -135,4 +135,25 @@ def run(args: argparse.Namespace) -> int:
                 progress=progress,
             )
     print(f"done in {time.perf_counter() - start:.1f} s; checkpoints in {out}")
+    _warn_if_orbits_uncovered(out, train_x, config)
     return 0
+
+
+def _warn_if_orbits_uncovered(out: pathlib.Path, train_x, config: TrainConfig) -> None:
+    """Print a warning when the η inferred on training data pile up at the augmentation edge."""
+    from ._pipeline import infer_all, load_trained, orbit_coverage
+
+    if not checkpoint_path(out, "inference").is_file():
+        return
+    model, _, _ = load_trained(out)
+    eta, _ = infer_all(model, train_x[:512])
+    bounds = config.inference.augment_bounds
+    frac = orbit_coverage(eta, bounds)
+    for i, f in enumerate(frac):
+        if f > 0.05:
+            print(
+                f"warning: {100 * f:.0f}% of the inferred η[{i}] on training images lie beyond 90% "
+                f"of the augmentation bound {bounds[i]:.3g}: the data's orbits may be wider than "
+                f"p(η_rnd) covers; widen it, e.g. --set inference.augment_bounds=... "
+                f"(and flow.augment_bounds)"
+            )

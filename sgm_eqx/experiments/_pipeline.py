@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
-from jaxtyping import PRNGKeyArray
+from jaxtyping import Float, PRNGKeyArray
 
 from .._sgm import SGM
 from ..data import SHAPES, Dataset, render_dsprites, sample_dsprites_latents
@@ -164,6 +164,26 @@ def matrices(model: SGM, etas) -> np.ndarray:
     flat = etas.reshape(-1, etas.shape[-1])
     mats = _affine_matrices(flat)
     return np.asarray(mats).reshape(*etas.shape[:-1], 3, 3)
+
+
+def orbit_coverage(
+    eta: Float[np.ndarray, "n d"], bounds, *, edge: float = 0.9
+) -> Float[np.ndarray, " d"]:
+    """Fraction of inferred `η` beyond `edge` of the augmentation bounds, per parameter.
+
+    Stage 1 only sees transformations inside `p(η_rnd) = U(±bounds)`. When the η it infers
+    on the training data pile up near those bounds, the data's orbits are wider than the
+    augmentation covers (Sec. 2.1 requires it to cover them): widen `augment_bounds`.
+    Parameters with a zero bound are not augmented and report 0.
+    """
+    e = np.abs(np.asarray(eta, np.float64))
+    b = np.asarray(bounds, np.float64)
+    if e.ndim != 2 or e.shape[1] != b.shape[0]:
+        raise ValueError(
+            f"`orbit_coverage(eta=..., bounds=...)`: expected (n, {b.shape[0]}) η; got {e.shape}."
+        )
+    safe = np.where(b > 0, b, np.inf)
+    return np.mean(e > edge * safe, axis=0)
 
 
 def eta_scale(config: TrainConfig) -> np.ndarray:

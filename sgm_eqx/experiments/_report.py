@@ -42,6 +42,13 @@ PRESENCE_THRESHOLDS: dict[str, float] = {
     "saturation": math.log(1.08),
     "value": math.log(1.08),
 }
+_ORDER = {
+    t: i
+    for i, t in enumerate(
+        ("rotation_deg", "shift_x", "shift_y", "scale", "aspect", "hue_turns", "saturation")
+    )
+}
+_ORDER["value"] = len(_ORDER)
 #: Transformations measured as multiplicative factors (log scale for widths and modes).
 FACTORS = ("scale", "aspect", "saturation", "value")
 #: Transformations that are angles, with their period.
@@ -203,7 +210,8 @@ def report_samples(
         _, protos = infer_all(model, images)
         etas = sample_all(model, protos, jr.fold_in(key, i), n_samples)
         described = _describe_batch(model, jnp.asarray(protos), jnp.asarray(etas))
-        out[name] = {t: np.asarray(v, np.float64).ravel() for t, v in described.items()}
+        order = sorted(described, key=lambda t: (_ORDER.get(t, len(_ORDER)), t))
+        out[name] = {t: np.asarray(described[t], np.float64).ravel() for t in order}
     return out
 
 

@@ -26,11 +26,7 @@ from ._optim import (
     make_schedule as make_schedule,
     trainable_filter as trainable_filter,
 )
-from ._presets import (
-    GENERIC_MAX as GENERIC_MAX,
-    PRESET_NAMES as PRESET_NAMES,
-    get_preset as get_preset,
-)
+from ._presets import PRESET_NAMES as PRESET_NAMES, get_preset as get_preset
 from ._step import (
     TrainState as TrainState,
     batch_indices as batch_indices,

@@ -81,3 +81,15 @@ def test_hsv_describe_is_in_turns_and_factors():
     d = HSVColor.from_params(jnp.array([0.75, math.log(2.0), 0.0])).describe(jnp.zeros((2, 2, 3)))
     assert abs(float(d["hue_turns"]) + 0.25) < 1e-6
     assert abs(float(d["saturation"]) - 2.0) < 1e-5 and abs(float(d["value"]) - 1.0) < 1e-6
+
+
+def test_orbit_coverage_flags_eta_at_the_augmentation_edge():
+    from sgm_eqx.experiments import orbit_coverage
+
+    rng = np.random.default_rng(0)
+    inside = rng.uniform(-0.5, 0.5, (1000, 2)) * np.array([1.0, 0.1])
+    frac = orbit_coverage(inside, (1.0, 1.0))
+    assert frac[0] == 0.0 and frac[1] == 0.0
+    piled = np.concatenate([inside, np.full((200, 2), 0.99)])
+    frac = orbit_coverage(piled, (1.0, 0.0))  # a zero bound: not augmented, never flagged
+    assert abs(frac[0] - 200 / 1200) < 1e-9 and frac[1] == 0.0
