@@ -125,6 +125,14 @@ def pose_w1(
     return out
 
 
+def _cut_or_vanished(images: np.ndarray, proto_mass: np.ndarray) -> np.ndarray:
+    """`(m,)` bools: content cut by the frame (> 2% of the mass on the border ring) or gone."""
+    mass = images.sum(axis=(1, 2, 3))
+    ring = mass - images[:, 1:-1, 1:-1].sum(axis=(1, 2, 3))
+    reps = len(images) // len(proto_mass)
+    return (ring > 0.02 * np.maximum(mass, 1e-12)) | (mass < 0.1 * np.repeat(proto_mass, reps))
+
+
 def split_score(theta: Float[_AnyArray, " n"], symmetry_order: int) -> dict[str, float]:
     """How much a set of prototype orientations looks split into two halves 180° apart.
 
@@ -161,17 +169,16 @@ def class_recovery(
     **Returns:** a dict with `w1` (per pose coordinate, in `POSE_UNITS`), `orbit_variance`
     (within-class per-pixel variance of the prototypes over that of the inputs),
     `prototype_rotation_std_deg`, `split` ([`sgm_eqx.experiments.split_score`][]),
-    `lost_content` (fraction of variants keeping less than half of the prototype's mass;
-    those variants are left out of `w1`)
+    `lost_content` (fraction of variants whose content leaves the frame: more than 2% of
+    their mass on the outermost ring of pixels, or less than 10% of the prototype's mass
+    left; those variants are left out of `w1`)
     and, with `true_poses`, `estimator_floor`.
     """
     x = np.asarray(data_images, np.float64)
     p = np.asarray(prototypes, np.float64)
     v = np.asarray(variants, np.float64)
     n, s = v.shape[:2]
-    mass_p = p.sum(axis=(1, 2, 3))
-    mass_v = v.sum(axis=(2, 3, 4))
-    lost = mass_v < 0.5 * mass_p[:, None]
+    lost = _cut_or_vanished(v.reshape(n * s, *v.shape[2:]), p.sum(axis=(1, 2, 3))).reshape(n, s)
     est_data = moment_poses(x, pose_class)
     # variants that lost their content have no pose: they are counted in `lost_content`
     kept = v.reshape(n * s, *v.shape[2:])[~lost.ravel()]
