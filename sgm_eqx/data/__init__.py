@@ -1,4 +1,4 @@
-"""Data: procedural dSprites with ground truth, MNIST protocols, and plain arrays."""
+"""Data: procedural dSprites with ground truth, MNIST protocols, npz files and image folders."""
 
 from ._dataset import SPLITS as SPLITS, Dataset as Dataset, as_dataset as as_dataset
 from ._dsprites import (
@@ -13,9 +13,20 @@ from ._dsprites import (
     render_dsprites as render_dsprites,
     sample_dsprites_latents as sample_dsprites_latents,
 )
+from ._files import (
+    IMAGE_SUFFIXES as IMAGE_SUFFIXES,
+    check_images as check_images,
+    load_image_folder as load_image_folder,
+    load_npz as load_npz,
+)
 from ._mnist import (
     add_rotation as add_rotation,
     colorize_mnist as colorize_mnist,
     load_mnist as load_mnist,
 )
-from ._spec import load_data as load_data, load_npz as load_npz
+from ._spec import (
+    DATA_SPEC_HELP as DATA_SPEC_HELP,
+    DataSpec as DataSpec,
+    load_data as load_data,
+    parse_data_spec as parse_data_spec,
+)

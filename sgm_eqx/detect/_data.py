@@ -8,7 +8,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ..data import load_mnist
+from ..data import check_images, load_mnist
 
 
 def synthetic_images(
@@ -66,31 +66,27 @@ def load_images(
     name, _, rest = spec.partition(":")
     k_make, k_pick = jr.split(key)
     if name == "synthetic":
-        side = int(rest) if rest else (size or 16)
+        try:
+            side = int(rest) if rest else (size or 16)
+        except ValueError:
+            raise ValueError(
+                f"data SPEC {spec!r}: expected synthetic or synthetic:SIZE with an integer SIZE"
+            ) from None
         return synthetic_images(k_make, n or 2048, size=side)
     if name == "mnist":
-        arr = np.asarray(load_mnist(rest or ".").images)
+        images = np.asarray(load_mnist(rest or ".").images)
     elif name == "npz":
         path = pathlib.Path(rest)
-        if not path.exists():
+        if not path.is_file():
             raise FileNotFoundError(f"data SPEC {spec!r}: {path} does not exist")
         with np.load(path) as f:
             if "images" not in f:
                 raise ValueError(f"data SPEC {spec!r}: {path} has no array named 'images'")
-            arr = f["images"]
-        if arr.ndim == 3:
-            arr = arr[..., None]
-        if arr.ndim != 4:
-            raise ValueError(
-                f"data SPEC {spec!r}: expected images (N,H,W) or (N,H,W,C); got {arr.shape}"
-            )
+            images = check_images(f["images"], f"data SPEC {spec!r}")
     else:
         raise ValueError(
             f"data SPEC {spec!r}: expected 'mnist:DIR', 'npz:PATH' or 'synthetic[:SIZE]'"
         )
-    images = arr.astype(np.float32)
-    if np.issubdtype(arr.dtype, np.integer):
-        images = images / 255.0
     if n is not None and n < images.shape[0]:
         idx = np.sort(np.asarray(jr.choice(k_pick, images.shape[0], (n,), replace=False)))
         images = images[idx]
