@@ -9,12 +9,12 @@ import os
 import pathlib
 import zipfile
 
-import jax.numpy as jnp
+import jax
 import jax.random as jr
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
-from ._dataset import SPLITS, Dataset, split_codes
+from ._dataset import SPLITS, Dataset
 
 #: File suffixes read by [`sgm_eqx.data.load_image_folder`][] (through Pillow).
 IMAGE_SUFFIXES: tuple[str, ...] = (
@@ -116,10 +116,19 @@ def _split_array(split: np.ndarray, n: int, source: str) -> np.ndarray:
     return split.astype(np.int32)
 
 
+def _rng(key: PRNGKeyArray, salt: int) -> np.random.Generator:
+    """A NumPy generator seeded by the bits of `key` and `salt`.
+
+    Shuffles and subsets of loaded files use NumPy rather than `jax.random`, so loading and
+    checking a user's data compiles nothing: a bad file fails in milliseconds.
+    """
+    return np.random.default_rng([*np.asarray(jr.key_data(key)).ravel().tolist(), salt])
+
+
 def shuffled_split(
     n: int, key: PRNGKeyArray | None, *, val_fraction: float, test_fraction: float
 ) -> np.ndarray:
-    """Split codes for `n` examples: the fractions of [`split_codes`], shuffled with `key`.
+    """Split codes for `n` examples: the last val, then test fractions, shuffled with `key`.
 
     With `key=None` the blocks stay contiguous (the last examples are val, then test), as
     for data whose order is already random.
@@ -132,10 +141,13 @@ def shuffled_split(
             f"val={val_fraction} + test={test_fraction} leaves no training data; keep their "
             "sum below 1."
         )
-    codes = np.asarray(split_codes(n, val_fraction=val_fraction, test_fraction=test_fraction))
+    n_test, n_val = round(n * test_fraction), round(n * val_fraction)
+    codes = np.zeros(n, np.int32)
+    codes[n - n_test - n_val : n - n_test] = SPLITS["val"]
+    codes[n - n_test :] = SPLITS["test"]
     if key is None:
         return codes
-    return codes[np.asarray(jr.permutation(key, n))]
+    return codes[_rng(key, 0).permutation(n)]
 
 
 def _subset_index(n_total: int, n: int | None, key: PRNGKeyArray | None, source: str):
@@ -145,7 +157,7 @@ def _subset_index(n_total: int, n: int | None, key: PRNGKeyArray | None, source:
         raise ValueError(f"{source}: `n={n}`: expected a positive number of examples.")
     if key is None:
         return np.arange(n)
-    return np.sort(np.asarray(jr.permutation(key, n_total))[:n])
+    return np.sort(_rng(key, 1).permutation(n_total)[:n])
 
 
 def _open_npz(path: pathlib.Path, source: str):
@@ -165,10 +177,9 @@ def _read_npz(path: pathlib.Path, *, n: int | None, key: PRNGKeyArray | None) ->
     source = f"npz file {str(path)!r}"
     with _open_npz(path, source) as f:
         files = set(f.files)
-        k_sub = None if key is None else jr.fold_in(key, 1)
         try:
             if "images" not in files and all(k in files for k in _DSPRITES_KEYS):
-                return _read_dsprites_archive(f, source, n=n, key=k_sub)
+                return _read_dsprites_archive(f, source, n=n, key=key)
             if "images" not in files:
                 raise ValueError(
                     f"{source}: expected an array named `images` (or the original dSprites "
@@ -177,7 +188,7 @@ def _read_npz(path: pathlib.Path, *, n: int | None, key: PRNGKeyArray | None) ->
             raw = f["images"]
             if raw.ndim == 0 or raw.shape[0] == 0:
                 raise ValueError(f"{source}: `images` holds no images (shape {raw.shape}).")
-            index = _subset_index(raw.shape[0], n, k_sub, source)
+            index = _subset_index(raw.shape[0], n, key, source)
             take = (lambda a: a) if index is None else (lambda a: np.asarray(a)[index])
             out = {"images": check_images(take(raw), source)}
             m = out["images"].shape[0]
@@ -288,11 +299,20 @@ def load_npz(
             images.shape[0], key, val_fraction=val_fraction, test_fraction=test_fraction
         )
     labels, latents = raw.get("labels"), raw.get("latents")
+    return _dataset(images, labels, latents, split, name)
+
+
+def _dataset(images, labels, latents, split, name: str) -> Dataset:
+    """A `Dataset` from NumPy arrays (`jax.device_put`: no compilation)."""
+
+    def put(a, dtype):
+        return None if a is None else jax.device_put(np.asarray(a, dtype))
+
     return Dataset(
-        images=jnp.asarray(images),
-        labels=None if labels is None else jnp.asarray(labels, jnp.int32),
-        latents=None if latents is None else jnp.asarray(latents, jnp.float32),
-        split=jnp.asarray(split, jnp.int32),
+        images=put(images, np.float32),
+        labels=put(labels, np.int32),
+        latents=put(latents, np.float32),
+        split=put(split, np.int32),
         name=name,
     )
 
@@ -369,7 +389,7 @@ def load_image_folder(
     if size is not None and not all(isinstance(s, int) and s >= 4 for s in size):
         raise ValueError(f"{source}: `size={size}`: expected a side of at least 4 pixels.")
     files, labels, _ = _image_files(directory)
-    index = _subset_index(len(files), n, None if key is None else jr.fold_in(key, 1), source)
+    index = _subset_index(len(files), n, key, source)
     if index is not None:
         files = [files[i] for i in index]
         labels = None if labels is None else [labels[i] for i in index]
@@ -403,10 +423,4 @@ def load_image_folder(
         arrays.append(arr[..., None] if arr.ndim == 2 else arr)
     images = np.stack(arrays).astype(np.float32) / 255.0
     split = shuffled_split(len(images), key, val_fraction=val_fraction, test_fraction=test_fraction)
-    return Dataset(
-        images=jnp.asarray(images),
-        labels=None if labels is None else jnp.asarray(np.asarray(labels), jnp.int32),
-        latents=None,
-        split=jnp.asarray(split, jnp.int32),
-        name=f"images({directory})",
-    )
+    return _dataset(images, labels, None, split, f"images({directory})")

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..experiments._args import CommandError, blame, check_output_dir, positive_int
 from ._basis import basis_indices
-from ._data import load_images
+from ._data import load_images, read_images
 from ._eval import (
     alpha_table,
     fit_magnitude_scale,
@@ -107,6 +107,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train a detector as configured by `args`, write metrics.json and figures to `args.out`."""
     out: pathlib.Path = check_output_dir("--out", str(args.out))
+    with blame("--data", args.data):
+        read_images(args.data)  # checks the SPEC and the files before any JAX work
     transform = OneParameterTransform(args.transform)
     magnitude = parse_magnitude(args.magnitude)
     widths = args.widths
