@@ -67,9 +67,7 @@ def read_images(spec: str) -> np.ndarray | None:
             if "images" not in f:
                 raise ValueError(f"data SPEC {spec!r}: {path} has no array named 'images'")
             return check_images(f["images"], f"data SPEC {spec!r}")
-    raise ValueError(
-        f"data SPEC {spec!r}: expected 'mnist:DIR', 'npz:PATH' or 'synthetic[:SIZE]'"
-    )
+    raise ValueError(f"data SPEC {spec!r}: expected 'mnist:DIR', 'npz:PATH' or 'synthetic[:SIZE]'")
 
 
 def load_images(

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import datetime
 import importlib.metadata
+import importlib.util
 import json
 import pathlib
 import platform
@@ -76,10 +77,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="1: inference net q_ω only; 2: flow p_ψ only (needs a stage-1 checkpoint in --out);"
         " both",
     )
-    parser.add_argument("--steps", type=positive_int, help="steps of EACH stage")
-    parser.add_argument("--inference-steps", type=positive_int, help="stage-1 steps")
-    parser.add_argument("--flow-steps", type=positive_int, help="stage-2 steps")
-    parser.add_argument("--batch-size", type=positive_int, help="batch size of both stages")
+    parser.add_argument(
+        "--steps", type=positive_int, metavar="N", help="steps of EACH stage (default: preset's)"
+    )
+    parser.add_argument("--inference-steps", type=positive_int, metavar="N", help="stage-1 steps")
+    parser.add_argument("--flow-steps", type=positive_int, metavar="N", help="stage-2 steps")
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        metavar="B",
+        help="batch size of both stages (default: preset's)",
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -118,6 +126,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="resume although the config differs from --out's config.json (only fields that "
         "keep the saved state's shapes: not model.*); the run is then no longer a replay",
+    )
+    parser.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files to --out/tensorboard (needs tensorboardX: "
+        "pip install sgm_eqx[tensorboard])",
     )
     parser.add_argument(
         "--print-config",
@@ -303,6 +317,11 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(f"--{flag} is required (see `sgm-eqx train --help`).")
     check_data_spec(args.data)
     out = None if args.out is None else check_output_dir("--out", args.out)
+    if args.tensorboard and importlib.util.find_spec("tensorboardX") is None:
+        raise CommandError(
+            "--tensorboard needs the optional package tensorboardX: pip install "
+            "sgm_eqx[tensorboard] (or pip install tensorboardX)."
+        )
     if args.stage == "2" and out is not None and not has_checkpoint(out, "inference"):
         raise CommandError(
             f"--stage 2 needs a stage-1 checkpoint in --out {out}; run --stage 1 first."
@@ -330,9 +349,16 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     _write_manifest(out, args, config, data, counts, changes, mesh)
     log = MetricsLog(out / "metrics.jsonl")
+    board = None
+    if args.tensorboard:
+        from ..train import TensorBoardLog
+
+        board = TensorBoardLog(out / "tensorboard")
 
     def callback(record: dict) -> None:
         log(record)
+        if board is not None:
+            board(record)
         if args.no_progress:
             line = _log_line(record)
             if line:
@@ -363,7 +389,11 @@ def run(args: argparse.Namespace) -> int:
         log_every=args.log_every,
         keep_checkpoints=args.keep_checkpoints,
     )
-    _train(args.stage, k_train, train_x, config, out, common, report)
+    try:
+        _train(args.stage, k_train, train_x, config, out, common, report)
+    finally:
+        if board is not None:
+            board.close()
     plot = plot_loss_curves(read_metrics(out / "metrics.jsonl"), out / "loss_curves.png")
     print(
         f"done in {time.perf_counter() - start:.1f} s; checkpoints, metrics.jsonl, run.json "

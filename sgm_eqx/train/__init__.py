@@ -35,6 +35,7 @@ from ._optim import (
 from ._presets import PRESET_NAMES as PRESET_NAMES, get_preset as get_preset
 from ._records import (
     MetricsLog as MetricsLog,
+    TensorBoardLog as TensorBoardLog,
     plot_loss_curves as plot_loss_curves,
     read_metrics as read_metrics,
 )

@@ -119,3 +119,45 @@ def plot_loss_curves(records: list[dict], path: str | os.PathLike) -> pathlib.Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path
+
+
+class TensorBoardLog:
+    """A `fit_stage` callback that writes the records as TensorBoard scalars.
+
+    Needs the optional `tensorboardX` package (`pip install sgm_eqx[tensorboard]`); the core
+    library does not depend on it. Each numeric field of a `train` record becomes the scalar
+    `<stage>/<field>` and each field of a `val` record `<stage>/<field>` (already prefixed
+    `val_`), at the record's step. Event files go to `logdir`; view them with
+    `tensorboard --logdir DIR`. Call `close()` at the end (or use it as a context manager).
+    """
+
+    def __init__(self, logdir: str | os.PathLike):
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError:
+            raise ImportError(
+                "`TensorBoardLog`: needs the optional package tensorboardX; install it with "
+                "`pip install sgm_eqx[tensorboard]` (or `pip install tensorboardX`)."
+            ) from None
+        self.logdir = pathlib.Path(logdir)
+        self._writer = SummaryWriter(str(self.logdir))
+
+    def __call__(self, record: dict) -> None:
+        """Write the numeric fields of one `train` or `val` record."""
+        if record.get("kind") not in ("train", "val"):
+            return
+        skip = {"kind", "stage", "step", "time"}
+        for name, value in record.items():
+            if name in skip or not isinstance(value, int | float) or isinstance(value, bool):
+                continue
+            self._writer.add_scalar(f"{record['stage']}/{name}", value, int(record["step"]))
+
+    def close(self) -> None:
+        """Flush and close the event file."""
+        self._writer.close()
+
+    def __enter__(self) -> "TensorBoardLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

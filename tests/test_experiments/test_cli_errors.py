@@ -121,6 +121,7 @@ CASES = [
     ("train --data {d}/good.npz --out {out} --config {d}/bad.json", "not valid JSON"),
     ("train --data {d}/good.npz --out {out} --config {d}/notconfig.json", "TrainConfig"),
     ("train --out {out}", "--data is required"),
+    ("train --data {d}/good.npz --out {out} --tensorboard --set inference.lr=0", "--set"),
     ("train --data {d}/good.npz --out {d}/afile", "--out"),
     ("train --data {d}/good.npz --out {d}/other_run --batch-size 8", "flow.lr: 0.0001 -> 0.003"),
     (
@@ -134,7 +135,7 @@ CASES = [
     ("sample --checkpoint {d}/noidx_run --data {d}/good.npz --out {out}.txt", "--out"),
     ("sample --checkpoint {d}/noidx_run --data {d}/big.npz --out {out}.npz", "trained on"),
     ("figures --checkpoint {d}/noidx_run --data {d}/good.npz --out {out} --which best", "--which"),
-    ("evaluate --checkpoint {d}/noidx_run --data {d}/good.npz --out {out}.json --split x", "--split"),
+    ("evaluate --checkpoint {d}/noidx_run --data {d}/good.npz --out {out}.j --split x", "--split"),
     ("detect --out {out} --widths 512,a", "--widths"),
     ("detect --out {out} --magnitude gauss:0,1", "--magnitude"),
     ("detect --out {out} --data npz:{d}/chfirst.npz --steps 1", "np.moveaxis"),
@@ -201,9 +202,8 @@ def test_help_shows_defaults_and_the_data_specs(capsys):
 
 def test_debug_shows_the_traceback(files, tmp_path):
     from sgm_eqx._cli import main
-
     from sgm_eqx.experiments._args import CommandError
 
-    with pytest.raises(CommandError, match="np.moveaxis") as info:
+    with pytest.raises(CommandError, match=r"np\.moveaxis") as info:
         main(["--debug", "train", "--data", f"npz:{files}/chfirst.npz", "--out", str(tmp_path)])
     assert isinstance(info.value.__cause__, ValueError)
