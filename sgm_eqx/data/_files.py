@@ -226,7 +226,13 @@ def _read_dsprites_archive(f, source: str, *, n: int | None, key) -> dict:
         )
     if index is not None:
         values = values[index]
-    images = check_images(imgs, source)
+    imgs = np.asarray(imgs)
+    if imgs.max(initial=0) > 1:
+        raise ValueError(
+            f"{source}: `imgs` of the dSprites archive should be binary (0/1); got values up to "
+            f"{int(imgs.max())}."
+        )
+    images = check_images(imgs.astype(bool), source)  # stored as 0/1 bytes, not 0/255
     values = _check_rows("latents_values", values, images.shape[0], source, 2)
     shape = np.round(values[:, 1]).astype(np.int32) - 1
     latents = np.concatenate([shape[:, None], values[:, 2:6]], axis=1).astype(np.float32)
@@ -306,12 +312,12 @@ def _dataset(images, labels, latents, split, name: str) -> Dataset:
     """A `Dataset` from NumPy arrays (`jax.device_put`: no compilation)."""
 
     def put(a, dtype):
-        return None if a is None else jax.device_put(np.asarray(a, dtype))
+        return jax.device_put(np.asarray(a, dtype))
 
     return Dataset(
         images=put(images, np.float32),
-        labels=put(labels, np.int32),
-        latents=put(latents, np.float32),
+        labels=None if labels is None else put(labels, np.int32),
+        latents=None if latents is None else put(latents, np.float32),
         split=put(split, np.int32),
         name=name,
     )

@@ -259,7 +259,7 @@ def validation_metrics(
     batch_size: int,
     max_batches: int,
 ) -> dict[str, float]:
-    """[`sgm_eqx.train.validation_loss`][] for an `evaluate` made with `aux=True`.
+    """`validation_loss` (the mean over batches) for an `evaluate` made with `aux=True`.
 
     **Returns:** `{"loss": ..., <each loss term>: ...}`, means over the batches.
     """

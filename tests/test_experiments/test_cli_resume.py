@@ -25,7 +25,7 @@ TINY = [
     "--set", "val_every=5",
     "--set", "val_batches=1",
 ]  # fmt: skip
-STEPS = 40
+STEPS = 15
 
 
 def _argv(data, out):
@@ -114,7 +114,7 @@ def test_run_records_itself(data, tmp_path, capsys):
     assert main(_argv(data, out)) == 0
     log = capsys.readouterr().out
     # --no-progress prints a line per record: every 5 steps and at each validation.
-    assert "stage 1 step 5: loss" in log and "stage 2 step 40: val_loss" in log
+    assert "stage 1 step 5: loss" in log and "stage 2 step 15: val_loss" in log
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in records if r["kind"] == "train" and r["stage"] == "flow"]
     assert [r["step"] for r in train] == list(range(5, STEPS + 1, 5))
