@@ -120,7 +120,8 @@ def fit_stage(
       resume);
     - `{"kind": "train", "stage", "step", "loss", <each loss term>, "grad_norm", "lr",
       "wall_time", "examples_per_s", "time"}` every `log_every` steps (and at the last step):
-      means over the steps since the previous record (`lr`: of the last step), `wall_time`
+      at multiples of `log_every`, means over the steps since the previous record (after a
+      resume: since the resumed step; `lr`: of the last step), `wall_time`
       in seconds since this call started, `examples_per_s` the training throughput over
       the window (compilation excluded), `time` a Unix timestamp;
     - `{"kind": "val", "stage", "step", "val_loss", "val_<term>"..., "time"}` after each
@@ -205,7 +206,7 @@ def fit_stage(
             raise err
         window.append(_scalars(metrics))
         done = t + 1
-        if len(window) == log_every or done == total:
+        if done % log_every == 0 or done == total:  # aligned to steps: same on a resume
             mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
             mean["lr"] = window[-1]["lr"]
             history.train.append((done, mean["loss"]))
