@@ -1,4 +1,4 @@
-"""Data: procedural dSprites with ground truth, MNIST protocols, and plain arrays."""
+"""Data: procedural dSprites with ground truth, MNIST protocols, npz files and image folders."""
 
 from ._dataset import SPLITS as SPLITS, Dataset as Dataset, as_dataset as as_dataset
 from ._dsprites import (
@@ -12,6 +12,12 @@ from ._dsprites import (
     pose_to_latents as pose_to_latents,
     render_dsprites as render_dsprites,
     sample_dsprites_latents as sample_dsprites_latents,
+)
+from ._files import (
+    IMAGE_SUFFIXES as IMAGE_SUFFIXES,
+    check_images as check_images,
+    load_image_folder as load_image_folder,
+    load_npz as load_npz,
 )
 from ._mnist import (
     add_rotation as add_rotation,
@@ -28,4 +34,9 @@ from ._poses import (
     pose_matrix as pose_matrix,
     render_shape as render_shape,
 )
-from ._spec import load_data as load_data, load_npz as load_npz
+from ._spec import (
+    DATA_SPEC_HELP as DATA_SPEC_HELP,
+    DataSpec as DataSpec,
+    load_data as load_data,
+    parse_data_spec as parse_data_spec,
+)

@@ -111,22 +111,9 @@ def as_dataset(
 
     **Returns:** a `Dataset`.
     """
-    arr = np.asarray(images)
-    if arr.ndim == 3:
-        arr = arr[..., None]
-    if arr.ndim != 4:
-        raise ValueError(
-            f"`as_dataset(images=...)`: expected an (N, H, W, C) or (N, H, W) array; got shape "
-            f"{arr.shape}."
-        )
-    if np.issubdtype(arr.dtype, np.integer):
-        arr = arr.astype(np.float32) / 255.0
-    arr = arr.astype(np.float32)
-    if arr.size and (not np.isfinite(arr).all() or arr.min() < 0.0 or arr.max() > 1.0):
-        raise ValueError(
-            "`as_dataset(images=...)`: expected finite float values in [0, 1] (or 8-bit integers);"
-            f" got range [{arr.min()}, {arr.max()}]."
-        )
+    from ._files import check_images
+
+    arr = check_images(np.asarray(images), "`as_dataset(images=...)`")
     return Dataset(
         images=jnp.asarray(arr),
         labels=None if labels is None else jnp.asarray(np.asarray(labels), jnp.int32),

@@ -10,8 +10,9 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
+from ..experiments._args import CommandError, blame, check_output_dir, positive_int
 from ._basis import basis_indices
-from ._data import load_images
+from ._data import load_images, read_images
 from ._eval import (
     alpha_table,
     fit_magnitude_scale,
@@ -36,6 +37,28 @@ def _transform_kind(value: str) -> str:
     return value
 
 
+def _magnitude(value: str) -> str:
+    try:
+        parse_magnitude(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return value
+
+
+def _widths(value: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in value.split(",") if w.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers like 512,256; got {value!r}"
+        ) from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers like 512,256; got {value!r}"
+        )
+    return widths
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `detect` command's arguments to `parser`."""
     parser.add_argument(
@@ -46,21 +69,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--magnitude",
+        type=_magnitude,
         default="uniform:-0.5,0.5",
         help="uniform:LO,HI | normal:MU,SIGMA | bimodal:MU,SIGMA | modes:M1,M2,...;SIGMA",
     )
     parser.add_argument(
         "--data", default="synthetic", help="mnist:DIR | npz:PATH | synthetic[:SIZE]"
     )
-    parser.add_argument("--steps", type=int, default=2000, help="training steps")
+    parser.add_argument("--steps", type=positive_int, default=2000, help="training steps")
     parser.add_argument("--out", type=pathlib.Path, required=True, help="output directory")
-    parser.add_argument("--size", type=int, default=14, help="image side after resizing")
+    parser.add_argument("--size", type=positive_int, default=14, help="image side after resizing")
     parser.add_argument(
-        "--n-images", type=int, default=8000, help="number of pairs (one per image)"
+        "--n-images", type=positive_int, default=8000, help="number of pairs (one per image)"
     )
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--latent-size", type=int, default=5, help="side d of latent patches")
-    parser.add_argument("--channels", type=int, default=1, help="latent channels")
+    parser.add_argument("--batch-size", type=positive_int, default=128)
+    parser.add_argument(
+        "--latent-size", type=positive_int, default=5, help="side d of latent patches"
+    )
+    parser.add_argument("--channels", type=positive_int, default=1, help="latent channels")
     parser.add_argument("--basis", choices=("affine", "quadratic"), default="quadratic")
     parser.add_argument(
         "--taylor-order", type=int, default=4, help="Taylor terms in the α-matching loss"
@@ -72,21 +98,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--l1", type=float, default=0.0, help="λ_L (L1 on the unit-norm α)")
     parser.add_argument("--lr", type=float, default=1e-3, help="network learning rate")
     parser.add_argument("--alpha-lr", type=float, default=1e-2, help="learning rate of α")
-    parser.add_argument("--widths", default="512,256,128,64", help="encoder hidden widths")
+    parser.add_argument(
+        "--widths", type=_widths, default="512,256,128,64", help="encoder hidden widths"
+    )
     parser.add_argument("--seed", type=int, default=0)
 
 
 def run(args: argparse.Namespace) -> int:
     """Train a detector as configured by `args`, write metrics.json and figures to `args.out`."""
-    out: pathlib.Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
+    out: pathlib.Path = check_output_dir("--out", str(args.out))
+    with blame("--data", args.data):
+        read_images(args.data)  # checks the SPEC and the files before any JAX work
     transform = OneParameterTransform(args.transform)
     magnitude = parse_magnitude(args.magnitude)
-    widths = tuple(int(w) for w in args.widths.split(",") if w)
+    widths = args.widths
+    alpha_true_full = np.asarray(transform.alpha_true())
+    alpha_true = alpha_true_full[list(basis_indices(args.basis))]
+    if np.linalg.norm(alpha_true) == 0:
+        raise CommandError(
+            f"--transform {args.transform}: has no component in the --basis {args.basis} "
+            "basis; use --basis quadratic."
+        )
+    alpha_true = alpha_true / np.linalg.norm(alpha_true)
     k_data, k_pairs, k_model, k_train = jr.split(jr.key(args.seed), 4)
 
     start = time.perf_counter()
-    images = load_images(args.data, key=k_data, n=args.n_images)
+    with blame("--data", args.data):
+        images = load_images(args.data, key=k_data, n=args.n_images)
+    if images.shape[0] < 2 * args.batch_size:
+        raise CommandError(
+            f"--batch-size {args.batch_size}: --data {args.data} gives {images.shape[0]} "
+            f"images, of which 80% train; use --batch-size {max(1, images.shape[0] // 4)} or "
+            "more images."
+        )
+    out.mkdir(parents=True, exist_ok=True)
     # Transform at the native resolution, then resize both images of a pair together.
     x0, xt, t_true = make_pairs(k_pairs, images, transform, magnitude)
     if x0.shape[1:3] != (args.size, args.size):
@@ -130,11 +175,6 @@ def run(args: argparse.Namespace) -> int:
     train_seconds = time.perf_counter() - start
 
     alpha = np.asarray(model.alpha())
-    alpha_true_full = np.asarray(transform.alpha_true())
-    alpha_true = alpha_true_full[list(basis_indices(args.basis))]
-    if np.linalg.norm(alpha_true) == 0:
-        raise ValueError(f"transform {args.transform!r} has no component in the {args.basis} basis")
-    alpha_true = alpha_true / np.linalg.norm(alpha_true)
     abs_cos = float(generator_abs_cos(jnp.asarray(alpha), jnp.asarray(alpha_true)))
     t_pred = predict_magnitudes(model, x0[test], xt[test])
     scale = fit_magnitude_scale(t_pred, t_true[test])

@@ -8,7 +8,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ..data import load_mnist
+from ..data import check_images, load_mnist
 
 
 def synthetic_images(
@@ -44,6 +44,32 @@ def synthetic_images(
     return img[..., None]
 
 
+def read_images(spec: str) -> np.ndarray | None:
+    """Read and check the images of a SPEC of [`load_images`][sgm_eqx.detect.load_images].
+
+    Returns float32 `(N, H, W, C)` NumPy images in `[0, 1]`, or `None` for `synthetic`
+    (after checking its SIZE). Runs no JAX code, so a bad SPEC fails at once.
+    """
+    name, _, rest = spec.partition(":")
+    if name == "synthetic":
+        if rest and not rest.isdigit():
+            raise ValueError(
+                f"data SPEC {spec!r}: expected synthetic or synthetic:SIZE with an integer SIZE"
+            )
+        return None
+    if name == "mnist":
+        return np.asarray(load_mnist(rest or ".").images)
+    if name == "npz":
+        path = pathlib.Path(rest)
+        if not path.is_file():
+            raise FileNotFoundError(f"data SPEC {spec!r}: {path} does not exist")
+        with np.load(path) as f:
+            if "images" not in f:
+                raise ValueError(f"data SPEC {spec!r}: {path} has no array named 'images'")
+            return check_images(f["images"], f"data SPEC {spec!r}")
+    raise ValueError(f"data SPEC {spec!r}: expected 'mnist:DIR', 'npz:PATH' or 'synthetic[:SIZE]'")
+
+
 def load_images(
     spec: str, *, key: PRNGKeyArray, n: int | None = None, size: int | None = None
 ) -> Float[Array, "N H W C"]:
@@ -63,34 +89,12 @@ def load_images(
     - `n`: number of images to keep (all, or 2048 synthetic ones, if `None`).
     - `size`: if given, images are resized (antialiased linear) to `size x size`.
     """
-    name, _, rest = spec.partition(":")
+    images = read_images(spec)
     k_make, k_pick = jr.split(key)
-    if name == "synthetic":
+    if images is None:
+        _, _, rest = spec.partition(":")
         side = int(rest) if rest else (size or 16)
         return synthetic_images(k_make, n or 2048, size=side)
-    if name == "mnist":
-        arr = np.asarray(load_mnist(rest or ".").images)
-    elif name == "npz":
-        path = pathlib.Path(rest)
-        if not path.exists():
-            raise FileNotFoundError(f"data SPEC {spec!r}: {path} does not exist")
-        with np.load(path) as f:
-            if "images" not in f:
-                raise ValueError(f"data SPEC {spec!r}: {path} has no array named 'images'")
-            arr = f["images"]
-        if arr.ndim == 3:
-            arr = arr[..., None]
-        if arr.ndim != 4:
-            raise ValueError(
-                f"data SPEC {spec!r}: expected images (N,H,W) or (N,H,W,C); got {arr.shape}"
-            )
-    else:
-        raise ValueError(
-            f"data SPEC {spec!r}: expected 'mnist:DIR', 'npz:PATH' or 'synthetic[:SIZE]'"
-        )
-    images = arr.astype(np.float32)
-    if np.issubdtype(arr.dtype, np.integer):
-        images = images / 255.0
     if n is not None and n < images.shape[0]:
         idx = np.sort(np.asarray(jr.choice(k_pick, images.shape[0], (n,), replace=False)))
         images = images[idx]

@@ -3,29 +3,52 @@
 import argparse
 import json
 
-import jax.random as jr
-
-from ..data import load_data
-from ._args import add_data_argument
-from ._pipeline import evaluate, load_trained, write_json
+from ._args import (
+    add_checkpoint_argument,
+    add_data_argument,
+    add_split_argument,
+    blame,
+    check_checkpoint_dir,
+    check_data_matches,
+    check_data_spec,
+    check_output_file,
+    check_split,
+    load_cli_data,
+    positive_int,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `sgm-eqx evaluate`."""
-    parser.add_argument("--checkpoint", required=True, help="directory written by `train`")
+    add_checkpoint_argument(parser)
     add_data_argument(parser)
     parser.add_argument("--out", required=True, help="output metrics JSON file")
-    parser.add_argument("--split", default="test", help="train, val, test or all")
-    parser.add_argument("--limit", type=int, default=600, help="evaluate at most this many")
-    parser.add_argument("--n-samples", type=int, default=50, help="η samples per example")
-    parser.add_argument("--chain-length", type=int, default=6, help="prototype-chain length")
+    add_split_argument(parser)
+    parser.add_argument(
+        "--limit", type=positive_int, default=600, help="evaluate at most this many"
+    )
+    parser.add_argument("--n-samples", type=positive_int, default=50, help="η samples per example")
+    parser.add_argument(
+        "--chain-length", type=positive_int, default=6, help="prototype-chain length"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Compute the metrics and write them to `--out`; print the summary."""
-    model, config, _ = load_trained(args.checkpoint)
+    config = check_checkpoint_dir("--checkpoint", args.checkpoint, args.which)
+    check_data_spec(args.data)
+    check_output_file("--out", args.out, ".json")
+
+    import jax.random as jr
+
+    from ._pipeline import evaluate, load_trained, write_json
+
     k_data, k_eval = jr.split(jr.key(args.seed))
-    data = load_data(args.data, k_data)
+    data = load_cli_data(args.data, k_data)
+    check_data_matches(config, data, args)
+    check_split(data, args.split)
+    with blame("--checkpoint", args.checkpoint):
+        model, config, _ = load_trained(args.checkpoint, which=args.which)
     metrics = evaluate(
         model,
         config,
@@ -38,5 +61,5 @@ def run(args: argparse.Namespace) -> int:
     )
     path = write_json(metrics, args.out)
     print(json.dumps(metrics["summary"], indent=2))
-    print(f"wrote {path}")
+    print(f"wrote {path} ({metrics['n_examples']} {args.split} examples of {data.name})")
     return 0

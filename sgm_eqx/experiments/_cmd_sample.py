@@ -1,27 +1,43 @@
 """`sgm-eqx sample`: prototypes, inferred η, samples of p(η | x̂) and resampled examples."""
 
 import argparse
-import pathlib
 
-import jax.random as jr
 import numpy as np
 
-from ..data import load_data
-from ._args import add_data_argument
-from ._pipeline import load_trained, sample_outputs
+from ._args import (
+    add_checkpoint_argument,
+    add_data_argument,
+    add_split_argument,
+    blame,
+    check_checkpoint_dir,
+    check_data_matches,
+    check_data_spec,
+    check_output_file,
+    check_split,
+    load_cli_data,
+    non_negative_int,
+    positive_int,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `sgm-eqx sample`."""
-    parser.add_argument("--checkpoint", required=True, help="directory written by `train`")
+    add_checkpoint_argument(parser)
     add_data_argument(parser)
-    parser.add_argument("--n", type=int, default=100, help="η samples per input")
+    parser.add_argument("--n", type=positive_int, default=100, help="η samples per input")
     parser.add_argument("--out", required=True, help="output .npz file")
-    parser.add_argument("--split", default="test", help="train, val, test or all")
-    parser.add_argument("--limit", type=int, default=1000, help="use at most this many inputs")
-    parser.add_argument("--resampled", type=int, default=8, help="resampled variants per input")
+    add_split_argument(parser)
     parser.add_argument(
-        "--resample-inputs", type=int, default=16, help="resample the first this many inputs"
+        "--limit", type=positive_int, default=1000, help="use at most this many inputs"
+    )
+    parser.add_argument(
+        "--resampled", type=non_negative_int, default=8, help="resampled variants per input"
+    )
+    parser.add_argument(
+        "--resample-inputs",
+        type=non_negative_int,
+        default=16,
+        help="resample the first this many inputs",
     )
 
 
@@ -31,10 +47,22 @@ def run(args: argparse.Namespace) -> int:
     The `.npz` holds `eta_inferred (N, d)`, `prototypes (N, H, W, C)`, `eta_samples (N, n, d)`,
     `resampled (k, m, H, W, C)` (first k inputs), `images`, and `labels`/`latents` if known.
     """
-    model, _, stage = load_trained(args.checkpoint)
+    config = check_checkpoint_dir("--checkpoint", args.checkpoint, args.which)
+    check_data_spec(args.data)
+    path = check_output_file("--out", args.out, ".npz")
+
+    import jax.random as jr
+
+    from ._pipeline import load_trained, sample_outputs
+
     k_data, k_sample = jr.split(jr.key(args.seed))
-    data = load_data(args.data, k_data).subset(args.split)
+    full = load_cli_data(args.data, k_data)
+    check_data_matches(config, full, args)
+    data = check_split(full, args.split)
     data = data.take(np.arange(min(args.limit, len(data))))
+    print(f"data: {full.name}; using {len(data)} of its {args.split} examples")
+    with blame("--checkpoint", args.checkpoint):
+        model, _, stage = load_trained(args.checkpoint, which=args.which)
     if stage != "flow":
         print("warning: only a stage-1 checkpoint found; p(η | x̂) is untrained")
     out = sample_outputs(
@@ -50,7 +78,6 @@ def run(args: argparse.Namespace) -> int:
         out["labels"] = np.asarray(data.labels)
     if data.latents is not None:
         out["latents"] = np.asarray(data.latents)
-    path = pathlib.Path(args.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **out)  # pyright: ignore[reportArgumentType]
     print(f"wrote {path}: " + ", ".join(f"{k} {v.shape}" for k, v in out.items()))

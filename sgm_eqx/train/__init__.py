@@ -1,8 +1,14 @@
 """Training of the SGM (Algorithm 1): configs, presets, jitted steps, loops, checkpoints."""
 
 from ._checkpoint import (
+    CheckpointFallbackWarning as CheckpointFallbackWarning,
+    CorruptCheckpointError as CorruptCheckpointError,
+    best_checkpoint_path as best_checkpoint_path,
     checkpoint_path as checkpoint_path,
+    has_checkpoint as has_checkpoint,
     load_checkpoint as load_checkpoint,
+    read_index as read_index,
+    save_best as save_best,
     save_checkpoint as save_checkpoint,
     state_template as state_template,
 )
@@ -27,6 +33,12 @@ from ._optim import (
     trainable_filter as trainable_filter,
 )
 from ._presets import PRESET_NAMES as PRESET_NAMES, get_preset as get_preset
+from ._records import (
+    MetricsLog as MetricsLog,
+    TensorBoardLog as TensorBoardLog,
+    plot_loss_curves as plot_loss_curves,
+    read_metrics as read_metrics,
+)
 from ._step import (
     TrainState as TrainState,
     batch_indices as batch_indices,
@@ -36,4 +48,5 @@ from ._step import (
     make_train_step as make_train_step,
     replicate as replicate,
     validation_loss as validation_loss,
+    validation_metrics as validation_metrics,
 )

@@ -212,10 +212,11 @@ def make_train_step(
 
 
 @functools.lru_cache(maxsize=16)
-def make_eval_fn(stage: Stage, config: StageConfig) -> Callable:
+def make_eval_fn(stage: Stage, config: StageConfig, *, aux: bool = False) -> Callable:
     """Jitted `(model, xs, key) -> loss` of a stage on one batch.
 
-    Stage 2 runs its networks deterministically (`train=False`: no dropout in the flow).
+    With `aux=True` it returns `(loss, aux)`, the loss terms as in training. Stage 2 runs
+    its networks deterministically (`train=False`: no dropout in the flow).
     """
     loss_fn, kwargs = _loss_and_kwargs(stage, config)
     if stage == "flow":
@@ -223,7 +224,8 @@ def make_eval_fn(stage: Stage, config: StageConfig) -> Callable:
 
     @eqx.filter_jit
     def evaluate(model, xs, key):
-        return batch_loss(loss_fn, model, xs, key, **kwargs)[0]
+        out = batch_loss(loss_fn, model, xs, key, **kwargs)
+        return out if aux else out[0]
 
     return evaluate
 
@@ -248,6 +250,29 @@ def validation_loss(
     for i in range(n_batches):
         total += float(evaluate(model, data[i * bs : (i + 1) * bs], jr.fold_in(key, i)))
     return total / n_batches
+
+
+def validation_metrics(
+    evaluate: Callable,
+    model,
+    data: Float[Array, "N H W C"],
+    key: PRNGKeyArray,
+    batch_size: int,
+    max_batches: int,
+) -> dict[str, float]:
+    """`validation_loss` (the mean over batches) for an `evaluate` made with `aux=True`.
+
+    **Returns:** `{"loss": ..., <each loss term>: ...}`, means over the batches.
+    """
+    n = data.shape[0]
+    bs = min(batch_size, n)
+    n_batches = max(1, min(max_batches, n // bs))
+    totals: dict[str, float] = {}
+    for i in range(n_batches):
+        loss, aux = evaluate(model, data[i * bs : (i + 1) * bs], jr.fold_in(key, i))
+        for k, v in {"loss": loss, **aux}.items():
+            totals[k] = totals.get(k, 0.0) + float(v)
+    return {k: v / n_batches for k, v in totals.items()}
 
 
 def replicate(tree, mesh: Mesh | None):

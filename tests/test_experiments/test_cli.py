@@ -128,7 +128,7 @@ def test_stage_2_without_stage_1_checkpoint_is_an_error(tmp_path, capsys):
 
     argv = ["train", "--data", DATA, "--out", str(tmp_path), "--stage", "2", *TINY]
     assert main(argv) == 2
-    assert "stage-1 checkpoint" in capsys.readouterr().out
+    assert "stage-1 checkpoint" in capsys.readouterr().err
 
 
 def test_bad_override_names_the_field():
