@@ -47,7 +47,7 @@ DEFAULT_PRESET = "default"
 
 #: Config fields that `--allow-config-change` may not change on resume: they change the
 #: shapes of the saved model or optimiser state.
-UNSAFE_PREFIXES: tuple[str, ...] = ("model.", "inference.scale_lr_mult")
+UNSAFE_PREFIXES: tuple[str, ...] = ("model.", "inference.scale_lr")
 
 
 def _devices(text: str) -> int | str:
