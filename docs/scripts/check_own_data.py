@@ -26,6 +26,7 @@ TINY = {
     ],
     "figures": ["--n-show", "3", "--n-samples", "8", "--chain-length", "2", "--resampled", "1"],
     "evaluate": ["--limit", "20", "--n-samples", "4", "--chain-length", "2"],
+    "report": ["--n-examples", "3", "--n-samples", "4"],
 }  # fmt: skip
 
 
@@ -68,7 +69,13 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if expect_error:
             print(f"    {errors[0]}")
-    for name in ("metrics.jsonl", "loss_curves.png", "run.json", "figures/fig8_prototypes.png"):
+    for name in (
+        "metrics.jsonl",
+        "loss_curves.png",
+        "run.json",
+        "figures/fig8_prototypes.png",
+        "report/report.md",
+    ):
         if not (work / "runs" / "shapes" / name).is_file():
             print(f"FAILED: runs/shapes/{name} was not written")
             return 1

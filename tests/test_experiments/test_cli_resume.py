@@ -79,7 +79,10 @@ def test_kill_9_then_same_command_is_bit_identical(data, tmp_path, capsys):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()  # pyright: ignore
+        stderr = proc.stderr.read().decode()  # pyright: ignore[reportOptionalMemberAccess]
+        proc.stderr.close()  # pyright: ignore[reportOptionalMemberAccess]
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, stderr
     at_kill = _newest_step(killed, "inference")
     assert 2 <= at_kill < STEPS
     # Damage the newest checkpoint too: the resume must fall back to the previous one.

@@ -7,7 +7,14 @@ import pytest
 def test_presets_carry_the_papers_hyper_parameters():
     from sgm_eqx.train import PRESET_NAMES, get_preset
 
-    assert set(PRESET_NAMES) == {"mnist-affine", "mnist-color", "dsprites", "cpu-small"}
+    assert set(PRESET_NAMES) == {
+        "default",
+        "mnist-affine",
+        "mnist-color",
+        "dsprites",
+        "cpu-small",
+        "demo",
+    }
     c1 = get_preset("mnist-affine")  # App. C.1
     assert c1.inference.batch_size == 512 and c1.inference.n_samples == 5
     assert (c1.inference.lr, c1.inference.init_mult, c1.inference.final_mult) == (3e-4, 1e-2, 1e-3)
