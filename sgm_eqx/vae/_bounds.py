@@ -31,7 +31,8 @@ def log_weights(
     vmapped, so memory grows with `chunk_size`, not with `n_samples`.
     """
     k = _check_count("log_weights", "n_samples", n_samples)
-    chunk = min(k, _check_count("log_weights", "chunk_size", chunk_size or 64))
+    chunk = 64 if chunk_size is None else _check_count("log_weights", "chunk_size", chunk_size)
+    chunk = min(k, chunk)
     n_chunks = math.ceil(k / chunk)
     keys = jr.split(key, k)
     pad = n_chunks * chunk - k
