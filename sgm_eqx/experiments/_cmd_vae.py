@@ -18,7 +18,7 @@ import jax.random as jr
 import numpy as np
 
 from ..data import load_data
-from ..train import PRESET_NAMES, TrainConfig, get_preset, train
+from ..train import PRESET_NAMES, get_preset, train
 from ..vae import AugVAE, VAETrainConfig, evaluate_vae, fit_vae, make_inv_vae, make_vae
 from ._args import add_data_argument
 from ._pipeline import load_trained
@@ -121,13 +121,12 @@ def _load_sgm(args, image_shape, train_x, key, out: pathlib.Path):
             flow=dataclasses.replace(config.flow, steps=args.sgm_steps),
         )
     bs = min(config.inference.batch_size, len(train_x))
-    config = TrainConfig(
-        model=config.model,
+    config = dataclasses.replace(
+        config,
         inference=dataclasses.replace(config.inference, batch_size=bs),
         flow=dataclasses.replace(config.flow, batch_size=min(config.flow.batch_size, bs)),
         val_every=0,
         checkpoint_every=0,
-        val_batches=config.val_batches,
     )
     print(f"training an SGM ({args.sgm_preset}) on {len(train_x)} images -> {out / 'sgm'}")
     sgm, _ = train(key, train_x, config, checkpoint_dir=out / "sgm", progress=not args.no_progress)

@@ -120,11 +120,11 @@ def fit_vae(
         return jnp.mean(jax.vmap(lambda x, k: m.training_loss(x, key=k, beta=beta))(xs, keys))
 
     @eqx.filter_jit
-    def step(p, state, t):
+    def step(p, state, t, data):
         idx = batch_indices(k_data, t, n, batch)
         keys = jr.split(jr.fold_in(k_noise, t), batch)
         loss, grads = eqx.filter_value_and_grad(batch_loss)(
-            p, images[idx], keys, beta_schedule(config, t)
+            p, data[idx], keys, beta_schedule(config, t)
         )
         updates, state = optimizer.update(grads, state, p)
         return eqx.apply_updates(p, updates), state, loss
@@ -133,7 +133,7 @@ def fit_vae(
     window: list[Array] = []
     bar = tqdm(range(config.steps), desc="vae", disable=not progress)
     for t in bar:
-        params, opt_state, loss = step(params, opt_state, jnp.asarray(t))
+        params, opt_state, loss = step(params, opt_state, jnp.asarray(t), images)
         window.append(loss)
         if len(window) == log_every or t + 1 == config.steps:
             mean = float(np.mean(np.asarray(jnp.stack(window))))
