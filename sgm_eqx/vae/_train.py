@@ -80,7 +80,7 @@ def make_vae_optimizer(config: VAETrainConfig) -> optax.GradientTransformation:
 
 def beta_schedule(config: VAETrainConfig, step: Array) -> Float[Array, ""]:
     """β at `step`: cosine from `beta_init` to `beta_final` over `steps`."""
-    frac = jnp.clip(step / config.steps, 0.0, 1.0)
+    frac = jnp.clip(jnp.asarray(step, jnp.float32) / config.steps, 0.0, 1.0)
     cos = 0.5 * (1.0 + jnp.cos(jnp.pi * frac))
     return config.beta_final + (config.beta_init - config.beta_final) * cos
 
