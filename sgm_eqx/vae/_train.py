@@ -68,8 +68,8 @@ def make_vae_optimizer(config: VAETrainConfig) -> optax.GradientTransformation:
     schedule = optax.warmup_cosine_decay_schedule(
         init_value=config.lr * config.init_mult,
         peak_value=config.lr,
-        warmup_steps=int(config.steps * config.warmup_frac),
-        decay_steps=config.steps,
+        warmup_steps=round(config.steps * config.warmup_frac),
+        decay_steps=max(config.steps, round(config.steps * config.warmup_frac) + 1),
         end_value=config.lr * config.final_mult,
     )
     return optax.chain(
@@ -112,7 +112,8 @@ def fit_vae(
     batch = min(config.batch_size, n)
     optimizer = make_vae_optimizer(config)
     params, static = eqx.partition(model, model.trainable())
-    opt_state = optimizer.init(params)
+    with jax.numpy_dtype_promotion("standard"):
+        opt_state = optimizer.init(params)
     k_data, k_noise = jr.split(key)
 
     def batch_loss(p, xs, keys, beta):
@@ -126,7 +127,10 @@ def fit_vae(
         loss, grads = eqx.filter_value_and_grad(batch_loss)(
             p, data[idx], keys, beta_schedule(config, t)
         )
-        updates, state = optimizer.update(grads, state, p)
+        # optax's bias correction computes `float ** int32`; allow standard promotion
+        # there (callers may run with jax_numpy_dtype_promotion="strict").
+        with jax.numpy_dtype_promotion("standard"):
+            updates, state = optimizer.update(grads, state, p)
         return eqx.apply_updates(p, updates), state, loss
 
     history: list[tuple[int, float]] = []
