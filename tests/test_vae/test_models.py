@@ -136,7 +136,7 @@ def test_invvae_bound_is_invariant_to_rotations_of_the_data():
     b_vae = np.asarray(bounds(vae, xs))
     # the interpolation error: prototypes at the TRUE angle vs the canonical image, in nats
     protos = jax.vmap(lambda x, a: inv.prototype_at(x, jnp.array([0, 0, a, 0, 0.0])))(xs, angles)
-    interp = np.asarray(jnp.sum((protos - x0) ** 2, axis=(1, 2, 3))) / (2 * sigma**2)
+    interp = np.asarray(jnp.sum((protos - x0[None]) ** 2, axis=(1, 2, 3))) / (2 * sigma**2)
     # invariant up to the interpolation error (+0.5 nats for the centroid estimate of θ) ...
     assert np.all(np.abs(b_inv - b_inv[0]) <= interp + 0.5)
     # ... which is small next to how much the same rotations move a plain VAE's bound
