@@ -10,7 +10,8 @@ companion systems. Subpackages:
 - [`sgm_eqx.train`][]: configs, presets, jitted steps and loops, checkpoints;
 - [`sgm_eqx.data`][]: procedural dSprites, MNIST protocols, plain arrays;
 - [`sgm_eqx.experiments`][]: metrics, figures, the `sgm-eqx` commands;
-- [`sgm_eqx.detect`][]: symmetry detection with latent Lie algebras.
+- [`sgm_eqx.detect`][]: symmetry detection with latent Lie algebras;
+- [`sgm_eqx.vae`][]: VAE, AugVAE and InvVAE with importance-weighted bounds (Sec. 4.2).
 """
 
 import importlib.metadata
@@ -24,6 +25,7 @@ from . import (
     losses as losses,
     nn as nn,
     train as train,
+    vae as vae,
 )
 from ._sgm import SGM as SGM, make_sgm as make_sgm
 
