@@ -17,6 +17,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "figures": ("sgm_eqx.experiments._cmd_figures", "figures of a trained SGM as PNGs"),
     "demo": ("sgm_eqx.experiments._demo", "end-to-end demo on built-in dSprites: train, figures"),
     "detect": ("sgm_eqx.detect._cli", "learn a one-parameter symmetry from image pairs"),
+    "elbo": ("sgm_eqx.experiments._cmd_elbo", "train the joint-ELBO invariant model (2022 paper)"),
 }
 
 
