@@ -1,6 +1,7 @@
 """The ELBO of eq. 17 (single-sample estimate) and the schedules of the workshop appendix."""
 
 import einops
+import jax.numpy as jnp
 import jax.random as jr
 import optax
 from jax.scipy import stats as jstats
@@ -62,17 +63,26 @@ def elbo(
     return value, aux
 
 
+def _float_steps(schedule: optax.Schedule) -> optax.Schedule:
+    """`schedule` evaluated at the step count cast to float32.
+
+    Integer counts (optax's own `int32` counter) then work under strict dtype promotion.
+    """
+    return lambda step: schedule(jnp.asarray(step, jnp.float32))
+
+
 def beta_schedule(config: ELBOConfig) -> optax.Schedule:
     """β on the VAE KL: `beta_start` decayed to `beta_end` on a cosine over `config.steps`.
 
     `β(t) = end + (start - end) (1 + cos(π t / steps)) / 2` for `t <= steps` and `end`
     afterwards (`optax.cosine_decay_schedule`; paper: 10 -> 1).
     """
-    return optax.cosine_decay_schedule(
+    schedule = optax.cosine_decay_schedule(
         init_value=config.beta_start,
         decay_steps=config.steps,
         alpha=config.beta_end / config.beta_start,
     )
+    return _float_steps(schedule)
 
 
 def lr_schedule(config: ELBOConfig) -> optax.Schedule:
@@ -81,13 +91,14 @@ def lr_schedule(config: ELBOConfig) -> optax.Schedule:
     Linear from `lr_init` to `lr_peak` over `warmup_steps`, then a cosine decay to `lr_end`
     at `steps` (`optax.warmup_cosine_decay_schedule`).
     """
-    return optax.warmup_cosine_decay_schedule(
+    schedule = optax.warmup_cosine_decay_schedule(
         init_value=config.lr_init,
         peak_value=config.lr_peak,
         warmup_steps=config.warmup_steps,
         decay_steps=config.steps,
         end_value=config.lr_end,
     )
+    return _float_steps(schedule)
 
 
 def make_elbo_optimizer(config: ELBOConfig) -> optax.GradientTransformation:

@@ -169,7 +169,7 @@ class LIVAE(eqx.Module):
         perms = jax.vmap(lambda k: jr.permutation(k, n))(jr.split(k_perm, d))
         perms = perms.at[0].set(jnp.arange(n))  # the first entry keeps the K-gon order
         grid = jnp.take_along_axis(grid, perms.T, axis=0)
-        r = jnp.asarray(self.invariance_range, jnp.float32)
+        r = jnp.asarray(self.invariance_range, jnp.float32)[None, :]
         return -r + 2.0 * r * grid
 
     def encode(

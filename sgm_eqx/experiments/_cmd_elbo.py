@@ -8,6 +8,7 @@ import pathlib
 import sys
 import time
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -149,7 +150,8 @@ def _run(args: argparse.Namespace) -> int:
         **summarise_sweep(sweep, np.asarray(degrees)),
         "predicted_angle_range_deg_95": angle_range(eta_samples, 0.95),
         "predicted_angle_point_range_deg_95": angle_range(
-            np.degrees(np.asarray(jax.vmap(model.eta_point)(test.images)[:, 0])), 0.95
+            np.degrees(np.asarray(eqx.filter_jit(jax.vmap(model.eta_point))(test.images)[:, 0])),
+            0.95,
         ),
         "sweep_degrees": float(args.sweep_degrees),
         "final_train_elbo": history["elbo"][-1],
@@ -161,8 +163,9 @@ def _run(args: argparse.Namespace) -> int:
 
     shown = test.images[:12]
     keys = jr.split(k_fig, shown.shape[0])
-    protos = jax.vmap(lambda x, k: model.prototype(x, key=k))(shown, keys)
-    recons = jax.vmap(lambda x, k: model.reconstruct(x, key=k))(shown, keys)
+    protos, recons = eqx.filter_jit(
+        jax.vmap(lambda x, k: (model.prototype(x, key=k), model.reconstruct(x, key=k)))
+    )(shown, keys)
     figures = {
         "fig5_reconstructions.png": plot_reconstructions(
             np.asarray(shown), np.asarray(recons), np.asarray(protos), title=args.data
