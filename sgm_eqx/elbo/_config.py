@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+from typing import Any
 
 import jax.numpy as jnp
 import jax.random as jr
@@ -109,7 +110,8 @@ class ELBOConfig:
         unknown = sorted(set(raw) - names)
         if unknown:
             raise ValueError(f"`ELBOConfig.from_json`: unknown fields {unknown}.")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+        kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+        return cls(**kwargs)
 
 
 _PRESETS: dict[str, ELBOConfig] = {
@@ -166,7 +168,7 @@ def make_livae(key: PRNGKeyArray, config: ELBOConfig) -> LIVAE:
         init_scale=config.xhat_scale_init,
         key=k_dec,
     )
-    flow_kwargs = dict(
+    flow_kwargs: dict[str, Any] = dict(
         dim=1,
         flow_layers=config.flow_layers,
         bins=config.bins,
