@@ -27,7 +27,7 @@ def _brute_force(model, x, *, n_u=12, n_z=32, n_eta=801):
     flat = x.reshape(-1)
     # η grid, pushed through the (monotone) flow from the base's ±9σ range
     base_loc, base_scale = model.eta_posterior.base_dist.loc_and_scale(flat)
-    ends = base_loc + jnp.array([-9.0, 9.0])[:, None] * base_scale
+    ends = base_loc[None, :] + jnp.array([-9.0, 9.0])[:, None] * base_scale[None, :]
     lo, hi = (model.eta_posterior.bijection.transform(e, flat)[0] for e in ends)
     grid = jnp.linspace(lo, hi, n_eta)[:, None]
     dq = jnp.full(n_eta, (hi - lo) / (n_eta - 1)).at[jnp.array([0, -1])].multiply(0.5)
@@ -42,21 +42,21 @@ def _brute_force(model, x, *, n_u=12, n_z=32, n_eta=801):
 
     def given_z(z):
         tm = t @ model.decoder(z).reshape(-1)  # (n_eta, p)
-        ll = jstats.norm.logpdf(flat, tm, sigma).sum(-1) - var_term
+        ll = jstats.norm.logpdf(flat[None, :], tm, sigma).sum(-1) - var_term
         log_p = jax.vmap(lambda e: model.eta_prior.log_prob(e, condition=z))(grid)
         inner = jnp.sum(wq * (ll + log_p - log_q))
         return inner, jstats.norm.logpdf(z, prior_loc, prior_scale).sum(), jnp.sum(wq * var_term)
 
     def given_u(u):
         k = model.n_transforms
-        etas = (-math.pi + 2 * math.pi * (jnp.arange(k) + u) / k)[:, None]
+        etas = (-math.pi + 2 * math.pi * (jnp.arange(k, dtype=jnp.float32) + u) / k)[:, None]
         loc, scale = model.encode_at(x, etas)
-        zs = loc + scale * nodes[:, None]
+        zs = loc[None, :] + scale[None, :] * nodes[:, None]
         inner, log_pz, var = jax.vmap(given_z)(zs)
         log_qz = jax.vmap(lambda z: jstats.norm.logpdf(z, loc, scale).sum())(zs)
         return jnp.sum(weights * (inner + log_pz - log_qz)), jnp.sum(weights * var)
 
-    values, var = jax.vmap(given_u)((jnp.arange(n_u) + 0.5) / n_u)
+    values, var = jax.vmap(given_u)((jnp.arange(n_u, dtype=jnp.float32) + 0.5) / n_u)
     return values.mean(), var.mean(), jnp.sum(wq)
 
 
