@@ -35,7 +35,7 @@ def _brute_force(model, x, *, n_u=12, n_z=32, n_eta=801):
     wq = dq * jnp.exp(log_q)
     basis = jnp.eye(p).reshape(p, h, w, c)
     t = jax.vmap(lambda e: jax.vmap(lambda b: model.transform(b, e).reshape(-1))(basis).T)(grid)
-    var_term = (t**2 @ s2) / (2 * sigma**2)  # (n_eta,)
+    var_term = (t**2 @ s2).sum(-1) / (2 * sigma**2)  # (n_eta,)
     nodes, weights = np.polynomial.hermite.hermgauss(n_z)
     nodes, weights = jnp.asarray(nodes * math.sqrt(2)), jnp.asarray(weights / math.sqrt(math.pi))
     prior_loc, prior_scale = model.prior()
