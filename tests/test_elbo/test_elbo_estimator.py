@@ -70,7 +70,7 @@ def test_single_sample_elbo_is_unbiased():
     model = eqx.tree_at(
         lambda m: (m.raw_obs_scale, m.decoder.raw_scale),
         model,
-        (jnp.asarray(math.log(math.expm1(0.5)), jnp.float32), jnp.full((8, 8, 1), -0.9)),
+        (jnp.asarray(math.log(math.expm1(0.5)), jnp.float32), jnp.full((8, 8, 1), -0.3)),
     )
     x = smooth_image(jr.key(12), size=8)
 
@@ -84,5 +84,6 @@ def test_single_sample_elbo_is_unbiased():
     values = np.asarray(values, np.float64)
     mean, se = values.mean(), values.std(ddof=1) / math.sqrt(n)
     assert abs(mean - float(brute)) < 4 * se, (mean, float(brute), se)
-    # not vacuous: forgetting the prototype noise would be off by far more than the tolerance
-    assert float(var_term) > 20 * se, (float(var_term), se)
+    # not vacuous: an estimator that forgot the prototype noise x̂ ~ p(x̂ | z) would be off
+    # by `var_term`, at least twice the tolerance above
+    assert float(var_term) > 8 * se, (float(var_term), se)
