@@ -12,6 +12,7 @@ companion systems. Subpackages:
 - [`sgm_eqx.experiments`][]: metrics, figures, the `sgm-eqx` commands;
 - [`sgm_eqx.detect`][]: symmetry detection with latent Lie algebras;
 - [`sgm_eqx.vae`][]: VAE, AugVAE and InvVAE with importance-weighted bounds (Sec. 4.2).
+- [`sgm_eqx.elbo`][]: the joint-ELBO invariant generative model (2022 workshop paper).
 """
 
 import importlib.metadata
@@ -19,6 +20,7 @@ import importlib.metadata
 from . import (
     data as data,
     detect as detect,
+    elbo as elbo,
     experiments as experiments,
     groups as groups,
     image as image,
