@@ -136,7 +136,7 @@ def _load_sgm(args, image_shape, train_x, key, out: pathlib.Path):
 def _figure(path: pathlib.Path, model, test_x, key, title: str) -> None:
     from matplotlib.figure import Figure
 
-    n = 10
+    n = min(10, len(test_x))
     originals = np.asarray(test_x[:n])
     recons = np.asarray(jax.jit(jax.vmap(model.reconstruct))(test_x[:n]))
     samples = np.asarray(jax.jit(jax.vmap(lambda k: model.sample(key=k)))(jr.split(key, 2 * n)))
