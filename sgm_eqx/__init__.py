@@ -10,7 +10,9 @@ companion systems. Subpackages:
 - [`sgm_eqx.train`][]: configs, presets, jitted steps and loops, checkpoints;
 - [`sgm_eqx.data`][]: procedural dSprites, MNIST protocols, plain arrays;
 - [`sgm_eqx.experiments`][]: metrics, figures, the `sgm-eqx` commands;
-- [`sgm_eqx.detect`][]: symmetry detection with latent Lie algebras.
+- [`sgm_eqx.detect`][]: symmetry detection with latent Lie algebras;
+- [`sgm_eqx.vae`][]: VAE, AugVAE and InvVAE with importance-weighted bounds (Sec. 4.2).
+- [`sgm_eqx.elbo`][]: the joint-ELBO invariant generative model (2022 workshop paper).
 """
 
 import importlib.metadata
@@ -18,12 +20,14 @@ import importlib.metadata
 from . import (
     data as data,
     detect as detect,
+    elbo as elbo,
     experiments as experiments,
     groups as groups,
     image as image,
     losses as losses,
     nn as nn,
     train as train,
+    vae as vae,
 )
 from ._sgm import SGM as SGM, make_sgm as make_sgm
 

@@ -28,6 +28,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "demo": ("sgm_eqx.experiments._demo", "end-to-end demo on built-in dSprites: train, figures"),
     "detect": ("sgm_eqx.detect._cli", "learn a one-parameter symmetry from image pairs"),
+    "vae": ("sgm_eqx.experiments._cmd_vae", "VAE / AugVAE / InvVAE on (rotated) MNIST: IWLB, MSE"),
+    "elbo": ("sgm_eqx.experiments._cmd_elbo", "train the joint-ELBO invariant model (2022 paper)"),
 }
 
 #: Exit status of a user error (as argparse uses for usage errors).
