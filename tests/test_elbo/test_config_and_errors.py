@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
-from conftest import SIZE
+from elbo_helpers import SIZE
 
 
 def test_beta_goes_from_10_to_1_on_a_cosine():

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
-from conftest import perturbed, smooth_image, tiny_config
+from elbo_helpers import perturbed, smooth_image, tiny_config
 from jax.scipy import stats as jstats
 
 

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
-from conftest import smooth_image
+from elbo_helpers import smooth_image
 
 
 def _rotate(x, degrees):

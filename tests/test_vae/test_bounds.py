@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
-from helpers import (
+from vae_helpers import (
     LinearEncoder,
     exact_posterior,
     linear_gaussian_vae,

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
-from helpers import LinearEncoder, blob_image, linear_gaussian_vae, rotation_sgm
+from vae_helpers import LinearEncoder, blob_image, linear_gaussian_vae, rotation_sgm
 
 
 @pytest.fixture(scope="module")
