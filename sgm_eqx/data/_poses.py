@@ -14,7 +14,7 @@ with translation `t = (t_x, t_y)`, rotation `θ` (counter-clockwise), isotropic 
 aspect `α` (log of the x/y anisotropy over 2) and `r = POSE_RADIUS`. The latents stored in
 `Dataset.latents` are `(class, θ, t_x, t_y, σ, α)`.
 
-**Built-in suites** ([`sgm_eqx.data.POSE_SUITES`][]):
+**Built-in suites** (`sgm_eqx.data.POSE_SUITES`):
 
 - `"rotations"`: `heart` rotated uniformly over the whole circle; `arrow` rotated by a
   bimodal angle `±60° + U(±15°)`; `triangle` (3-fold symmetric) rotated uniformly (so
@@ -68,7 +68,7 @@ def _inside(name: str, qx: Array, qy: Array) -> Array:
 class PoseClass:
     """One class of a pose dataset: a shape and the distribution of its pose.
 
-    **Fields:** `shape` (a key of [`sgm_eqx.data.POSE_SHAPES`][]) and the distributions of
+    **Fields:** `shape` (a key of `sgm_eqx.data.POSE_SHAPES`) and the distributions of
     each pose coordinate, as `(kind, a, b)`: `("fixed", v, _)`, `("uniform", low, high)` or
     `("bimodal", centre, half_width)` (`±centre + U(±half_width)`, each sign with probability
     1/2). Angles in radians, translations in normalised units, sizes as natural logs.
@@ -186,7 +186,7 @@ def make_pose_dataset(
 
     - `key`: typed PRNG key; the dataset is a deterministic function of it.
     - `n`: number of examples.
-    - `suite`: a name in [`sgm_eqx.data.POSE_SUITES`][] or a tuple of
+    - `suite`: a name in `sgm_eqx.data.POSE_SUITES` or a tuple of
       [`sgm_eqx.data.PoseClass`][].
     - `size`, `supersample`: image side and anti-aliasing.
     - `val_fraction`, `test_fraction`: the last examples form the val and test splits.
@@ -224,7 +224,7 @@ def make_pose_dataset(
 
 
 def pose_classes(suite: str) -> tuple[PoseClass, ...]:
-    """The classes of a built-in suite (see [`sgm_eqx.data.POSE_SUITES`][])."""
+    """The classes of a built-in suite (see `sgm_eqx.data.POSE_SUITES`)."""
     if suite not in POSE_SUITES:
         raise ValueError(f"unknown pose suite {suite!r}; choose from {sorted(POSE_SUITES)}")
     return POSE_SUITES[suite]

@@ -224,7 +224,7 @@ def get_preset(name: str, *, image_shape: tuple[int, int, int] | None = None) ->
 
     **Arguments:**
 
-    - `name`: one of [`sgm_eqx.train.PRESET_NAMES`][].
+    - `name`: one of `sgm_eqx.train.PRESET_NAMES`.
     - `image_shape`: `(H, W, C)` of the data, to replace the preset's own (the networks are
       built for it).
     """
