@@ -22,8 +22,10 @@ def tests(session: nox.Session) -> None:
     if session.posargs:
         session.run("pytest", *session.posargs)
         return
-    session.run("pytest", *(f"--ignore={d}" for d in SEPARATE))
-    session.run("pytest", *SEPARATE)
+    # Two workers (pytest-xdist), one test file each at a time (module fixtures are shared).
+    workers = ["-n", "2", "--dist", "loadfile"]
+    session.run("pytest", *workers, *(f"--ignore={d}" for d in SEPARATE))
+    session.run("pytest", *workers, *SEPARATE)
 
 
 @nox.session

@@ -6,6 +6,13 @@ imported lazily, inside tests or fixtures, never at the top of this file.
 """
 
 import itertools
+import os
+
+# Compile time dominates this suite (tiny shapes, many distinct programs). XLA's "most
+# optimisations off" cuts it by a quarter (measured: 181 s -> 133 s on test_losses.py and
+# test_vae/test_models.py); results agree to float32 rounding. Set through the environment
+# so that the subprocesses some tests start (kill -9, sharding) compile the same way.
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 import hypothesis
 import jax
@@ -13,6 +20,7 @@ import jax.random as jr
 import jaxtyping
 import pytest
 
+jax.config.update("jax_disable_most_optimizations", True)  # in case jax was imported first
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
 

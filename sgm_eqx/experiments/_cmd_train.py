@@ -317,11 +317,6 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(f"--{flag} is required (see `sgm-eqx train --help`).")
     check_data_spec(args.data)
     out = None if args.out is None else check_output_dir("--out", args.out)
-    if args.tensorboard and importlib.util.find_spec("tensorboardX") is None:
-        raise CommandError(
-            "--tensorboard needs the optional package tensorboardX: pip install "
-            "sgm_eqx[tensorboard] (or pip install tensorboardX)."
-        )
     if args.stage == "2" and out is not None and not has_checkpoint(out, "inference"):
         raise CommandError(
             f"--stage 2 needs a stage-1 checkpoint in --out {out}; run --stage 1 first."
@@ -338,6 +333,11 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"--data {args.data}: the data has no training examples ({counts}).")
     check_config_for_data(config, data.image_shape, counts["train"], where)
     mesh = _resolve_devices(args, config)
+    if args.tensorboard and importlib.util.find_spec("tensorboardX") is None:
+        raise CommandError(
+            "--tensorboard needs the optional package tensorboardX: pip install "
+            "sgm_eqx[tensorboard] (or pip install tensorboardX)."
+        )
     if args.print_config:
         print(config.to_json())
         return 0

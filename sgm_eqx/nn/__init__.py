@@ -19,3 +19,8 @@ from ._mlp import (
     dense as dense,
     gelu_layer_norm as gelu_layer_norm,
 )
+from ._pose_features import (
+    N_MOMENT_FEATURES as N_MOMENT_FEATURES,
+    PoseFeatureEncoder as PoseFeatureEncoder,
+    image_moments as image_moments,
+)

@@ -214,9 +214,9 @@ class TransformationFlow(AbstractDistribution):
 
     def _log_prob_features(self, eta, h):
         if self.eta_bound is None:
-            return self.unbounded._log_prob(eta, h)
+            return self.unbounded.log_prob(eta, h)
         u, log_det = _bounding_bijection(self.eta_bound, self.squash).inverse_and_log_det(eta)
-        log_prob = self.unbounded._log_prob(u, h) + log_det
+        log_prob = self.unbounded.log_prob(u, h) + log_det
         # outside (-η_max, η_max) arctanh gives nan/inf: zero density there.
         return jnp.where(jnp.isnan(log_prob), -jnp.inf, log_prob)
 
@@ -226,7 +226,7 @@ class TransformationFlow(AbstractDistribution):
 
     def _sample(self, key, condition=None):
         assert condition is not None
-        u = self.unbounded._sample(key, self.feature_extractor(condition))
+        u = self.unbounded.sample(key, condition=self.feature_extractor(condition))
         if self.eta_bound is None:
             return u
         return _bounding_bijection(self.eta_bound, self.squash).transform(u)
@@ -234,7 +234,9 @@ class TransformationFlow(AbstractDistribution):
     # flowjax's own transformed distributions specialise this hook (no inverse pass).
     def _sample_and_log_prob(self, key, condition=None):
         assert condition is not None
-        u, log_prob = self.unbounded._sample_and_log_prob(key, self.feature_extractor(condition))
+        u, log_prob = self.unbounded.sample_and_log_prob(
+            key, condition=self.feature_extractor(condition)
+        )
         if self.eta_bound is None:
             return u, log_prob
         eta, log_det = _bounding_bijection(self.eta_bound, self.squash).transform_and_log_det(u)
@@ -441,7 +443,7 @@ class ImageConditioned(AbstractDistribution):
         self.cond_shape = image_shape
 
     def _log_prob(self, x, condition=None):
-        return self.dist._log_prob(x, einops.rearrange(condition, "h w c -> (h w c)"))
+        return self.dist.log_prob(x, einops.rearrange(condition, "h w c -> (h w c)"))
 
     def _sample(self, key, condition=None):
-        return self.dist._sample(key, einops.rearrange(condition, "h w c -> (h w c)"))
+        return self.dist.sample(key, condition=einops.rearrange(condition, "h w c -> (h w c)"))

@@ -12,6 +12,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._mlp import AbstractImageEncoder, ConvEncoder, MLPEncoder, _as_image_shape, dense
+from ._pose_features import PoseFeatureEncoder
 
 #: Default initial scale of q_ω(η | x) in the unbounded coordinates u.
 DEFAULT_INIT_SCALE = 1e-2
@@ -204,6 +205,7 @@ def make_inference_net(
     squash: bool = True,
     dropout: float = 0.0,
     init_scale: float = DEFAULT_INIT_SCALE,
+    pose_features: bool = False,
 ) -> InferenceNet:
     """Build the paper's inference network q_ω(η | x) (App. C "Inference network").
 
@@ -221,6 +223,8 @@ def make_inference_net(
     - `squash`: `False` makes it η = η_max u (scaled, not bounded).
     - `dropout`: dropout rate in the MLP blocks (active only when called with a key).
     - `init_scale`: initial homoscedastic scale of q in u (default `1e-2`).
+    - `pose_features`: wrap the backbone in a [`sgm_eqx.nn.PoseFeatureEncoder`][] (a
+      branch over the image's centroid moments; not in the paper).
 
     **Returns:** an [`sgm_eqx.nn.InferenceNet`][] with η = 0 for every x at init.
     """
@@ -241,6 +245,8 @@ def make_inference_net(
         raise ValueError(
             f"`make_inference_net(backbone=...)`: expected 'mlp' or 'cnn'; got {backbone!r}."
         )
+    if pose_features:
+        encoder = PoseFeatureEncoder(encoder, dropout=dropout, key=jr.fold_in(enc_key, 1))
     return InferenceNet(
         encoder,
         n_params,

@@ -44,6 +44,8 @@ class ModelConfig:
       uses bicubic).
     - `inference_hidden`, `inference_backbone`, `inference_dropout`, `init_scale`: the
       inference network q_ω (App. C: MLP `(2048, 1024, 512, 256)`).
+    - `inference_pose_features`: give q_ω a branch over the image's centroid moments
+      ([`sgm_eqx.nn.PoseFeatureEncoder`][]; not in the paper).
     - `eta_bound`: `None` or η_max per parameter; both networks then output
       η = η_max ⊙ tanh(u) (App. C.2, C.3), or η = η_max ⊙ u with `squash=False` (the
       authors' code for unbounded η: u in units of η_max).
@@ -57,6 +59,7 @@ class ModelConfig:
     inference_hidden: tuple[int, ...] = (2048, 1024, 512, 256)
     inference_backbone: Literal["mlp", "cnn"] = "mlp"
     inference_dropout: float = 0.0
+    inference_pose_features: bool = False
     init_scale: float = 1e-2
     eta_bound: tuple[float, ...] | None = None
     squash: bool = True

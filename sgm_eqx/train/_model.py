@@ -43,6 +43,7 @@ def build_model(key: PRNGKeyArray, config: ModelConfig) -> SGM:
         squash=config.squash,
         dropout=config.inference_dropout,
         init_scale=config.init_scale,
+        pose_features=config.inference_pose_features,
     )
     flow = make_transformation_flow(
         flow_key,

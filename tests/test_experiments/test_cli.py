@@ -154,5 +154,6 @@ def test_demo_config_follows_appendix_c3():
     assert cfg.model.eta_bound == DSPRITES_ETA_MAX
     assert cfg.inference.augment_bounds == DSPRITES_ETA_MAX
     assert cfg.inference.invertibility_weight == 0.0 and not cfg.inference.symmetric
+    assert cfg.model.inference_pose_features  # rotation of small sprites (docs: results)
     np.testing.assert_allclose(cfg.flow.augment_bounds, 0.75 * np.asarray(DSPRITES_ETA_MAX))
     assert (cfg.inference.steps, cfg.flow.steps) == (10, 20)

@@ -207,3 +207,31 @@ def test_debug_shows_the_traceback(files, tmp_path):
     with pytest.raises(CommandError, match=r"np\.moveaxis") as info:
         main(["--debug", "train", "--data", f"npz:{files}/chfirst.npz", "--out", str(tmp_path)])
     assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_tensorboard_without_its_package_names_the_extra(files, tmp_path, capsys, monkeypatch):
+    """`--tensorboard` fails in one line when tensorboardX is absent, whether or not it is."""
+    import importlib.util
+
+    from sgm_eqx._cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tensorboardX" else real(name, *a),
+    )
+    argv = [
+        "train",
+        "--data",
+        f"{files}/good.npz",
+        "--out",
+        str(tmp_path / "o"),
+        "--batch-size",
+        "8",
+    ]
+    status = main([*argv, "--tensorboard"])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert "--tensorboard" in err and "sgm_eqx[tensorboard]" in err
+    assert not (tmp_path / "o").exists()
