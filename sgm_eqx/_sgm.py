@@ -5,13 +5,17 @@ from typing import Literal
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import jax.random as jr
 from flowjax.distributions import AbstractDistribution
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .groups import AbstractGroupAction
-from .nn import AbstractInferenceNet, make_inference_net, make_transformation_flow
+from .nn import (
+    AbstractInferenceNet,
+    PointEstimate,
+    make_inference_net,
+    make_transformation_flow,
+)
 
 
 class SGM(eqx.Module):
@@ -21,46 +25,62 @@ class SGM(eqx.Module):
 
     - `template`: an [`sgm_eqx.groups.AbstractGroupAction`][] element (usually
       `Affine2D.identity(order=3)`); η becomes an element via `template.with_params(eta)`;
-    - `inference_net`: q_ω(η | x) / f_ω: any `eqx.Module` with
-      `inference_net(x: Float[Array, "H W C"], *, key=None) -> Float[Array, " n_params"]`
-      (point estimate without a key; see [`sgm_eqx.nn.AbstractInferenceNet`][]);
+    - `inference_net`: q_ω(η | x) / f_ω, an [`sgm_eqx.nn.AbstractInferenceNet`][]; any
+      other function `f(x: Float[Array, "H W C"], *, key=None) -> Float[Array, " n_params"]`
+      is wrapped in an [`sgm_eqx.nn.PointEstimate`][] (a point estimate, zero scale);
     - `flow`: p_ψ(η | x̂): any flowjax distribution with `shape == (n_params,)` and
       `cond_shape == (H, W, C)` (e.g. [`sgm_eqx.nn.TransformationFlow`][]).
 
     All methods act on ONE example (batch with `jax.vmap` / `eqx.filter_vmap`) and are
     pure; the inference net is used deterministically (no key) everywhere here.
-    `__check_init__` checks that the template, the inference net's output and the flow
-    agree on `n_params` and that the flow is conditioned on images.
+    `__check_init__` checks, from their declared shapes, that the template, the inference
+    net and the flow agree on `n_params` and on the images.
     """
 
     template: AbstractGroupAction
-    inference_net: Callable[..., Float[Array, " n_params"]]
+    inference_net: AbstractInferenceNet
     flow: AbstractDistribution
 
-    def __check_init__(self):
-        flow_shape = self.flow.shape
-        cond_shape = self.flow.cond_shape
+    def __init__(
+        self,
+        template: AbstractGroupAction,
+        inference_net: AbstractInferenceNet | Callable[..., Float[Array, " n_params"]],
+        flow: AbstractDistribution,
+    ):
+        """Assemble the three pieces (see the class docstring).
+
+        An `inference_net` that is not an [`sgm_eqx.nn.AbstractInferenceNet`][] (a plain
+        function, or a Module with the call signature) is wrapped in an
+        [`sgm_eqx.nn.PointEstimate`][] for the template's `n_params` and the flow's images.
+        """
+        cond_shape = flow.cond_shape
         if cond_shape is None or len(cond_shape) != 3:
             raise ValueError(
                 f"`SGM(flow=...)`: expected a distribution conditioned on (H, W, C) images; "
                 f"got cond_shape={cond_shape}."
             )
-        try:
-            out = eqx.filter_eval_shape(
-                self.inference_net, jax.ShapeDtypeStruct(cond_shape, jnp.float32)
+        if not isinstance(inference_net, AbstractInferenceNet):
+            inference_net = PointEstimate(
+                inference_net, n_params=template.n_params, image_shape=cond_shape
             )
-            net_shape = tuple(out.shape)
-        except Exception as e:
+        self.template = template
+        self.inference_net = inference_net
+        self.flow = flow
+
+    def __check_init__(self):
+        cond_shape = tuple(self.flow.cond_shape)  # pyright: ignore[reportArgumentType]
+        net = self.inference_net
+        if tuple(net.image_shape) != cond_shape:
             raise ValueError(
-                f"`SGM(inference_net=...)`: calling it on an image of shape {cond_shape} "
-                f"(the flow's cond_shape) failed: {e}"
-            ) from e
+                f"`SGM(inference_net=...)`: it takes images of shape {tuple(net.image_shape)}, "
+                f"but the flow is conditioned on {cond_shape}; build both for the same images."
+            )
         n_template = self.template.n_params
-        if not (net_shape == (n_template,) and tuple(flow_shape) == (n_template,)):
+        if not (net.n_params == n_template and tuple(self.flow.shape) == (n_template,)):
             raise ValueError(
                 "`SGM(template=..., inference_net=..., flow=...)`: n_params must agree; got "
-                f"template.n_params={n_template}, inference_net output shape {net_shape}, "
-                f"flow.shape={tuple(flow_shape)}."
+                f"template.n_params={n_template}, inference_net.n_params={net.n_params}, "
+                f"flow.shape={tuple(self.flow.shape)}."
             )
 
     @property
@@ -80,15 +100,10 @@ class SGM(eqx.Module):
 
         η = f_ω(x) is the inference net's point estimate; `scale` is the homoscedastic
         scale of q_ω in its unbounded coordinates u
-        ([`sgm_eqx.nn.AbstractInferenceNet.loc_and_scale`][]), or zeros when the
-        inference net is not an `AbstractInferenceNet` (a point estimate).
+        ([`sgm_eqx.nn.AbstractInferenceNet.loc_and_scale`][]; zeros for a
+        [`sgm_eqx.nn.PointEstimate`][]).
         """
-        eta = self.inference_net(x)
-        if isinstance(self.inference_net, AbstractInferenceNet):
-            scale = self.inference_net.scale(x)
-        else:
-            scale = jnp.zeros_like(eta)
-        return eta, scale
+        return self.inference_net(x), self.inference_net.scale(x)
 
     def prototype(self, x: Float[Array, "H W C"]) -> Float[Array, "H W C"]:
         """The prototype x̂ = T_{f(x)}^{-1}(x) of x (one resampling of x)."""

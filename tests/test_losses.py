@@ -247,7 +247,7 @@ def test_losses_accept_any_module_with_the_inference_net_call_signature(parts, g
         g_mle = eqx.filter_grad(
             lambda m: mle_loss(m, x, key, augmentation=parts["aug"], n_samples=2)[0]
         )(m)
-        return g_inf.inference_net.weight, g_mle.inference_net.weight
+        return g_inf.inference_net.fn.weight, g_mle.inference_net.fn.weight  # a PointEstimate
 
     g_inf, g_mle = grads(model)
     # The plain net is a point estimate (zero scale): stage 1 trains it, stage 2 freezes it.

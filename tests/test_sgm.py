@@ -191,7 +191,7 @@ def test_check_init_names_all_three_n_params(offset_sgm):
     from sgm_eqx import _sgm
 
     Offset = _offset_cls()
-    with pytest.raises(ValueError, match=r"template.n_params=2.*output shape \(1,\).*\(1,\)"):
+    with pytest.raises(ValueError, match=r"template.n_params=2.*inference_net.n_params=1.*\(1,\)"):
         _sgm.SGM(Offset.identity(n_params=2), offset_sgm.inference_net, offset_sgm.flow)
     with pytest.raises(ValueError, match="cond_shape"):
         _sgm.SGM(offset_sgm.template, offset_sgm.inference_net, Normal(jnp.zeros(1)))

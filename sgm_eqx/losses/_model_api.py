@@ -6,8 +6,6 @@ For speed the losses run the inference network's body ONCE per input
 reparameterisation noise of `q_ω(η | x)` separately per augmentation sample.
 """
 
-from collections.abc import Callable
-
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -17,36 +15,28 @@ from ..nn import AbstractInferenceNet, TransformationFlow
 
 
 def q_loc_scale(
-    net: Callable[..., Float[Array, " n_params"]],
+    net: AbstractInferenceNet,
     x: Float[Array, "H W C"],
     key: PRNGKeyArray | None,
 ) -> tuple[Float[Array, " n_params"], Float[Array, " n_params"]]:
     """Location and scale of `q_ω(u | x)` in the network's unbounded coordinates `u`.
 
-    `key` turns dropout on.
-    For an [`sgm_eqx.nn.AbstractInferenceNet`][] this is `net.loc_and_scale(x, key=key)`.
-    Any other Module with the inference-net call signature is treated as a point estimate:
-    `(net(x, key=key), 0)` (its own randomness, if any, comes from `key`).
+    `key` turns dropout on. (A plain function given to [`sgm_eqx.SGM`][] is wrapped in an
+    [`sgm_eqx.nn.PointEstimate`][]: its scale is 0.)
     """
-    if isinstance(net, AbstractInferenceNet):
-        return net.loc_and_scale(x, key=key)
-    eta = net(x, key=key)
-    return eta, jnp.zeros_like(eta)
+    return net.loc_and_scale(x, key=key)
 
 
 def q_eta(
-    net: Callable[..., Float[Array, " n_params"]],
+    net: AbstractInferenceNet,
     loc: Float[Array, " n_params"],
     scale: Float[Array, " n_params"],
     key: PRNGKeyArray | None,
 ) -> Float[Array, " n_params"]:
     """A reparameterised sample `η ~ q_ω(η | x)` from `(loc, scale)`.
 
-    The point estimate (bounded `loc`) if `key=None`. For a network that is not an
-    [`sgm_eqx.nn.AbstractInferenceNet`][], `loc` is already η and is returned as is.
+    The point estimate (bounded `loc`) if `key=None`.
     """
-    if not isinstance(net, AbstractInferenceNet):
-        return loc
     u = loc if key is None else loc + scale * jr.normal(key, loc.shape, loc.dtype)
     return net.bound(u)
 

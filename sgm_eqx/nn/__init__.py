@@ -9,6 +9,7 @@ from ._flow import (
 from ._inference import (
     AbstractInferenceNet as AbstractInferenceNet,
     InferenceNet as InferenceNet,
+    PointEstimate as PointEstimate,
     make_inference_net as make_inference_net,
 )
 from ._mlp import (

@@ -2,6 +2,7 @@
 
 import abc
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import equinox as eqx
@@ -191,6 +192,56 @@ class InferenceNet(AbstractInferenceNet):
         dropout_key, noise_key = jr.split(key)
         loc, scale = self.loc_and_scale(x, key=dropout_key)
         return self.bound(loc + scale * jr.normal(noise_key, loc.shape, loc.dtype))
+
+
+class PointEstimate(AbstractInferenceNet):
+    """Any function `f(x, *, key=None) -> η` as an inference net: q_ω with zero scale.
+
+    The paper's f_ω is a point estimate; this adapts one (a plain function, or an
+    `eqx.Module` whose arrays then train) to [`sgm_eqx.nn.AbstractInferenceNet`][]:
+    `loc_and_scale(x) = (f(x), 0)` and `bound` is the identity. [`sgm_eqx.SGM`][] wraps any
+    inference net that is not an `AbstractInferenceNet` in one.
+    """
+
+    fn: Callable[..., Float[Array, " n_params"]]
+    n_params: int = eqx.field(static=True)
+    image_shape: tuple[int, int, int] = eqx.field(static=True)
+
+    def __init__(
+        self,
+        fn: Callable[..., Float[Array, " n_params"]],
+        *,
+        n_params: int,
+        image_shape: tuple[int, int, int],
+    ):
+        """Wrap `fn`, which maps ONE `image_shape` image to `n_params` numbers."""
+        self.fn = fn
+        self.n_params = int(n_params)
+        self.image_shape = _as_image_shape("PointEstimate", image_shape)
+
+    def __call__(
+        self, x: Float[Array, "H W C"], *, key: PRNGKeyArray | None = None
+    ) -> Float[Array, " n_params"]:
+        """`f(x, key=key)`, checked to have shape `(n_params,)`."""
+        eta = self.fn(x, key=key)
+        if eta.shape != (self.n_params,):
+            raise ValueError(
+                f"`PointEstimate`: the wrapped inference net returned shape {eta.shape} for "
+                f"an image of shape {x.shape}; expected ({self.n_params},) (the template's "
+                "n_params)."
+            )
+        return eta
+
+    def loc_and_scale(
+        self, x: Float[Array, "H W C"], *, key: PRNGKeyArray | None = None
+    ) -> tuple[Float[Array, " n_params"], Float[Array, " n_params"]]:
+        """`(f(x), 0)`."""
+        eta = self(x, key=key)
+        return eta, jnp.zeros_like(eta)
+
+    def bound(self, u: Float[Array, " n_params"]) -> Float[Array, " n_params"]:
+        """The identity."""
+        return u
 
 
 def make_inference_net(
