@@ -9,8 +9,6 @@ import optax
 import paramax
 from jaxtyping import Array, Float, Int
 
-from .._sgm import SGM
-from ..nn import InferenceNet
 from ._config import InferenceStageConfig, StageConfig
 
 Stage = Literal["inference", "flow"]
@@ -34,16 +32,17 @@ def make_schedule(config: StageConfig) -> optax.Schedule:
 def _scale_labels(params):
     """Optax labels: `"scale"` for the scale of q_ω, `"default"` for every other leaf.
 
-    The scale is `raw_scale` of an [`sgm_eqx.nn.InferenceNet`][] inside `params` (an SGM or
-    a bare net).
+    The scale is the leaf at attribute `raw_scale` (of an [`sgm_eqx.nn.InferenceNet`][],
+    inside an SGM or bare), found by its path in the pytree rather than by the types around
+    it.
     """
-    labels = jax.tree_util.tree_map(lambda _: "default", params)
-    if isinstance(params, SGM) and isinstance(params.inference_net, InferenceNet):
-        if params.inference_net.raw_scale is not None:
-            labels = eqx.tree_at(lambda m: m.inference_net.raw_scale, labels, "scale")
-    elif isinstance(params, InferenceNet) and params.raw_scale is not None:
-        labels = eqx.tree_at(lambda m: m.raw_scale, labels, "scale")
-    return labels
+
+    def label(path, _leaf):
+        last = path[-1] if path else None
+        is_scale = isinstance(last, jax.tree_util.GetAttrKey) and last.name == "raw_scale"
+        return "scale" if is_scale else "default"
+
+    return jax.tree_util.tree_map_with_path(label, params)
 
 
 def make_optimizer(config: StageConfig) -> optax.GradientTransformation:
