@@ -221,7 +221,8 @@ def get_preset(name: str, *, image_shape: tuple[int, int, int] | None = None) ->
     - `"mnist-color"`: App. C.2 (colour MNIST, HSV, bounded η, blur σ 3).
     - `"dsprites"`: App. C.3 (64x64 dSprites, affine, bounded η, blur σ 3).
     - `"cpu-small"`: 32x32 images, small networks, 2k + 1k steps; minutes on 2 CPU cores.
-    - `"demo"`: what `sgm-eqx demo` trains (cpu-small with the dSprites settings).
+    - `"demo"`: what `sgm-eqx demo` trains (cpu-small with the dSprites settings and the
+      pose-feature branch of q_ω, 3000 + 1500 steps).
 
     **Arguments:**
 
