@@ -12,10 +12,11 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 from flowjax.bijections import RationalQuadraticSpline
-from flowjax.distributions import AbstractDistribution, Transformed
+from flowjax.distributions import Transformed
 from flowjax.flows import coupling_flow
-from jax.scipy import stats as jstats
 from jaxtyping import Array, Float, PRNGKeyArray
+
+from ..nn import AbstractConditionalNormal
 
 _INV_SOFTPLUS_ONE = math.log(math.e - 1.0)
 
@@ -280,7 +281,7 @@ class ConvDecoder(eqx.Module):
         return einops.rearrange(self.out(y), "c h w -> h w c")
 
 
-class ConditionalDiagNormal(AbstractDistribution):
+class ConditionalDiagNormal(AbstractConditionalNormal):
     r"""$\mathcal{N}(\mu(c), \mathrm{diag}\,\sigma(c)^2)$ with μ and σ from a relu MLP of `c`.
 
     The base of the workshop paper's flows (`N(μ_ψ(z), σ_ψ(z))`, MLP `(64, 32)`). A flowjax
@@ -335,16 +336,6 @@ class ConditionalDiagNormal(AbstractDistribution):
         """`(μ(c), σ(c))` for one condition vector."""
         out = self.mlp(condition)
         return out[: self.shape[0]], jax.nn.softplus(out[self.shape[0] :])
-
-    def _log_prob(self, x, condition=None):
-        assert condition is not None  # flowjax checks cond_shape before calling
-        loc, scale = self.loc_and_scale(condition)
-        return jstats.norm.logpdf(x, loc, scale).sum()
-
-    def _sample(self, key, condition=None):
-        assert condition is not None
-        loc, scale = self.loc_and_scale(condition)
-        return loc + scale * jr.normal(key, loc.shape, loc.dtype)
 
 
 def make_spline_flow(

@@ -1,6 +1,7 @@
 """Networks of the SGM: MLP blocks, image encoders, q_ω(η | x) and p_ψ(η | x̂)."""
 
 from ._flow import (
+    AbstractConditionalNormal as AbstractConditionalNormal,
     ConditionalNormal as ConditionalNormal,
     ImageConditioned as ImageConditioned,
     TransformationFlow as TransformationFlow,

@@ -1,5 +1,6 @@
 """The generative network p_ψ(η | x̂): a conditional neural spline flow built from flowjax."""
 
+import abc
 import functools
 import math
 
@@ -40,7 +41,31 @@ def _bounding_bijection(eta_bound: tuple[float, ...], squash: bool) -> AbstractB
     return paramax.unwrap(bij)
 
 
-class ConditionalNormal(AbstractDistribution):
+class AbstractConditionalNormal(AbstractDistribution):
+    """A diagonal Normal whose `(μ, σ)` a network predicts from the condition vector.
+
+    Subclasses implement `loc_and_scale(condition)`; the density and the sampler are
+    written here once. flowjax has no distribution whose parameters come from a network.
+    """
+
+    @abc.abstractmethod
+    def loc_and_scale(
+        self, condition: Float[Array, " cond_dim"]
+    ) -> tuple[Float[Array, " dim"], Float[Array, " dim"]]:
+        """`(μ, σ)` for one condition vector."""
+
+    def _log_prob(self, x, condition=None):
+        assert condition is not None  # flowjax checks cond_shape before calling
+        loc, scale = self.loc_and_scale(condition)
+        return jstats.norm.logpdf(x, loc, scale).sum()
+
+    def _sample(self, key, condition=None):
+        assert condition is not None
+        loc, scale = self.loc_and_scale(condition)
+        return loc + scale * jr.normal(key, loc.shape, loc.dtype)
+
+
+class ConditionalNormal(AbstractConditionalNormal):
     r"""A diagonal Normal whose mean and scale are predicted from a feature vector.
 
     $p(z \mid h) = \mathcal{N}(z; \mu(h), \mathrm{diag}\,\sigma(h)^2)$ with
@@ -89,16 +114,6 @@ class ConditionalNormal(AbstractDistribution):
         out = self.out(self.mlp(condition))
         loc, raw = out[: self.shape[0]], out[self.shape[0] :]
         return loc, jax.nn.softplus(raw + _INV_SOFTPLUS_ONE)
-
-    def _log_prob(self, x, condition=None):
-        assert condition is not None  # flowjax checks cond_shape before calling
-        loc, scale = self.loc_and_scale(condition)
-        return jstats.norm.logpdf(x, loc, scale).sum()
-
-    def _sample(self, key, condition=None):
-        assert condition is not None
-        loc, scale = self.loc_and_scale(condition)
-        return loc + scale * jr.normal(key, loc.shape, loc.dtype)
 
 
 class TransformationFlow(AbstractDistribution):
