@@ -108,7 +108,7 @@ def plot_magnitude_histogram(
     ax.hist(np.asarray(t_true), bins=bins, alpha=0.5, density=True, label="true t")
     ax.hist(np.asarray(t_learned), bins=bins, alpha=0.5, density=True, label="learned s·t")
     ax.set_xlabel("t")
-    ax.legend()
+    ax.legend(loc="upper right")  # "best" is slow and warns on big data
     if title:
         ax.set_title(title)
     fig.tight_layout()

@@ -106,7 +106,7 @@ def plot_history(history: Mapping[str, list[float]]) -> Figure:
     axes[0].set_title("ELBO (β = 1)", fontsize=8)
     axes[1].plot(steps, history["kl_z"], label="KL z")
     axes[1].plot(steps, history["kl_eta"], label="KL η")
-    axes[1].legend(fontsize=7)
+    axes[1].legend(fontsize=7, loc="upper right")  # "best" is slow and warns on big data
     axes[1].set_title("KL terms", fontsize=8)
     axes[2].plot(steps, history["beta"])
     axes[2].set_title("β", fontsize=8)

@@ -114,7 +114,7 @@ def plot_loss_curves(records: list[dict], path: str | os.PathLike) -> pathlib.Pa
         ax.set_ylabel("loss")
         ax.grid(alpha=0.3)
         if train or val:
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=8, loc="upper right")  # "best" is slow and warns on big data
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
