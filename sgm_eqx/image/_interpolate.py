@@ -285,14 +285,26 @@ def _materialise(x: Array) -> Array:
 
 
 def _weighted_taps(
-    flat: Array, index: Array, t_r: Array, t_c: Array, w_ext: int, order: int, d_r: bool = False
+    flat: Array,
+    index: Array,
+    t_r: Array,
+    t_c: Array,
+    w_ext: int,
+    order: int,
+    *,
+    d_r: bool = False,
+    d_c: bool = False,
 ) -> Array:
-    """One fused loop: the taps of each point weighted by `w_r(t_r) w_c(t_c)` (or `w_r'`)."""
+    """One fused loop: the taps of each point weighted by `w_r(t_r) w_c(t_c)`.
+
+    With `d_r` (`d_c`) the row (column) weights are replaced by their derivatives: the
+    derivative of the value w.r.t. the row (column) coordinate.
+    """
     values = _tap_values(flat, index, w_ext, order)
     w_r = _tap_weight_derivatives(t_r, order) if d_r else _tap_weights(t_r, order)
-    w_c = _tap_weights(t_c, order)
+    w_c = _tap_weight_derivatives(t_c, order) if d_c else _tap_weights(t_c, order)
     out = _combine(values, w_r, w_c)
-    if not d_r:
+    if not (d_r or d_c):
         # The weights sum to 1 (partition of unity), so this changes the value by float
         # rounding only. A division is an operation XLA does not duplicate into several
         # consumers: the value is then written once, with its gathers fused into its own
@@ -350,9 +362,7 @@ def _tap_sum_jvp(w_ext, order, primals, tangents):
             index_t, _, _ = _first_tap_and_fractions(uc, ur, h_ext, order)
             g_c = _weighted_taps(source, index_t, t_c, t_r, h_ext, order, d_r=True)
         else:
-            values = _tap_values(flat, index, w_ext, order)
-            w_c = _tap_weight_derivatives(t_c, order)
-            g_c = _materialise(_combine(values, _tap_weights(t_r, order), w_c))
+            g_c = _weighted_taps(flat, index, t_r, t_c, w_ext, order, d_c=True)
         term = g_c * d_uc[:, None]
         tangent = term if tangent is None else tangent + term
     if not isinstance(d_flat, SymbolicZero):
