@@ -432,7 +432,15 @@ def main(argv: list[str] | None = None) -> dict:
     device = jax.devices()[0]
     device_name = f"{device.platform}:{device.device_kind}"
     peak = peak_matmul_gflops()
-    model = build_model(jr.key(0), ModelConfig(image_shape=(28, 28, 1), action="affine"))
+    # The same weights at every order (the order only changes the warps' interpolation).
+    models = {
+        order: build_model(
+            jr.key(0),
+            ModelConfig(image_shape=(28, 28, 1), action="affine", interpolation_order=order),
+        )
+        for order in orders
+    }
+    model = models[orders[0]]
     f_inf = 2 * _macs(model.inference_net)
     f_flow = 2 * _macs(model.flow)
     n = args.n_samples
@@ -445,10 +453,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     rows = []
     for order in orders:
-        model_o = build_model(
-            jr.key(0),
-            ModelConfig(image_shape=(28, 28, 1), action="affine", interpolation_order=order),
-        )
+        model_o = models[order]
         for b in batch_sizes:
             data = jr.uniform(jr.key(1), (max(4 * b, 2048), 28, 28, 1), jnp.float32)
             for variant in variants:
@@ -504,10 +509,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     stages: dict = {}
     for order in orders:
-        model_o = build_model(
-            jr.key(0),
-            ModelConfig(image_shape=(28, 28, 1), action="affine", interpolation_order=order),
-        )
+        model_o = models[order]
         main_row = next(
             r
             for r in rows
@@ -559,11 +561,7 @@ def main(argv: list[str] | None = None) -> dict:
         "rows": rows,
     }
     if args.breakdown:
-        model_o = build_model(
-            jr.key(0),
-            ModelConfig(image_shape=(28, 28, 1), action="affine", interpolation_order=orders[0]),
-        )
-        parts = stage1_breakdown(model_o, data, b, n, repeats)
+        parts = stage1_breakdown(model, data, b, n, repeats)
         step_s = b / headline["ssl_examples_per_s"]
         result["stage1_breakdown"] = {
             "order": orders[0],
