@@ -22,6 +22,7 @@ import jax.random as jr
 
 from ..data import make_dsprites
 from ..train import TrainConfig, get_preset, train
+from ._args import positive_int
 from ._pipeline import evaluate, make_figures, write_json
 from ._report import plot_report, report_markdown, report_samples, symmetry_report
 
@@ -44,11 +45,11 @@ def demo_config(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `sgm-eqx demo`."""
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--n", type=int, default=6000, help="number of sprites generated")
-    parser.add_argument("--size", type=int, default=32, help="image side (32 or 64)")
-    parser.add_argument("--steps", type=int, default=3000, help="stage-1 steps")
-    parser.add_argument("--flow-steps", type=int, default=1500, help="stage-2 steps")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--n", type=positive_int, default=6000, help="number of sprites generated")
+    parser.add_argument("--size", type=positive_int, default=32, help="image side (32 or 64)")
+    parser.add_argument("--steps", type=positive_int, default=3000, help="stage-1 steps")
+    parser.add_argument("--flow-steps", type=positive_int, default=1500, help="stage-2 steps")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument(
         "--quick",
         action="store_true",

@@ -84,6 +84,8 @@ def files(tmp_path_factory):
 # message must contain). Every case must fail with status 2.
 CASES = [
     ("train --data cifar --out {out}", "--data cifar: expected one of"),
+    ("demo --steps -5 --out {out}", "argument --steps: expected a positive integer"),
+    ("demo --batch-size 0 --out {out}", "argument --batch-size: expected a positive integer"),
     ("train --data dsprites:colour=1 --out {out}", "--data dsprites:colour=1: unknown option"),
     ("train --data dsprites:n=many --out {out}", "not a valid int"),
     ("train --data dsprites:n=0 --out {out}", "must be positive"),
