@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from hypothesis.extra.numpy import arrays
 
-from sgm_eqx.groups import Affine2D, HSVColor, MatrixLieGroup, Product
+from sgm_eqx.groups import Affine2D, HSVColor, MatrixLieGroup, Product, SpecialConformal
 
 
 def bounded(shape: tuple[int, ...], bound: float | np.ndarray) -> st.SearchStrategy[np.ndarray]:
@@ -225,6 +225,22 @@ ACTIONS: dict[str, ActionCase] = {
         ),
         images=smooth_rgb_images(16),
         image_params=bounded((8,), np.concatenate([AFFINE_SMALL_BOUND[:5], HSV_BOUND])),
+        image_atol=0.02,
+    ),
+    # |b| <= 0.2 √2 and |p| <= 1: the denominator 1 - 2 b·p + |b|²|p|² >= (1 - |b||p|)² >= 0.5,
+    # so every map (and every composition of two) stays far from the singular point b/|b|²
+    # and float32 round-off stays ~1e-6 relative. Images: |b| <= 0.1 √2 moves the content of
+    # `smooth_images` (inside radius 0.75) by at most ~0.08, so it stays in the frame and one
+    # against two cubic resamplings differ as for the affine cases.
+    "sct": ActionCase(
+        params=bounded((2,), 0.2),
+        identity=lambda: SpecialConformal.identity(order=3),
+        make=lambda eta: SpecialConformal.from_params(eta, order=3),
+        canonical=lambda g: g.b,
+        probes=bounded((5, 2), 1.0),
+        act_exact=lambda g, p: g.transform_points(p),
+        images=smooth_images(16, 1),
+        image_params=bounded((2,), 0.1),
         image_atol=0.02,
     ),
     "so3": ActionCase(

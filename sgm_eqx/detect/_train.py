@@ -10,6 +10,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ..train import train_step
 from ._losses import LossWeights, batch_symmetry_loss
 from ._model import LatentSymmetryModel
 
@@ -23,28 +24,18 @@ def make_train_step(
 ) -> Callable:
     """A jitted step `(model, opt_state, x0, xt) -> (model, opt_state, loss, aux)`.
 
-    `eqx.filter_value_and_grad` of
-    [`batch_symmetry_loss`][sgm_eqx.detect.batch_symmetry_loss] and one optax update, inside
-    one `eqx.filter_jit`. Only inexact array leaves are trained (the latent basis gets zero
-    gradients because it is used through `stop_gradient`).
+    [`sgm_eqx.train.train_step`][] (the package's one update rule) on
+    [`batch_symmetry_loss`][sgm_eqx.detect.batch_symmetry_loss] with these settings. Only
+    inexact array leaves are trained (the latent basis gets zero gradients because it is
+    used through `stop_gradient`); a non-finite update is skipped.
     """
+    loss = eqx.Partial(
+        batch_symmetry_loss, weights=weights, taylor_order=taylor_order, blur_sigma=blur_sigma
+    )
 
-    @eqx.filter_jit
     def step(model, opt_state, x0, xt):
-        def loss_fn(m):
-            return batch_symmetry_loss(
-                m, x0, xt, weights=weights, taylor_order=taylor_order, blur_sigma=blur_sigma
-            )
-
-        (loss, aux), grads = eqx.filter_value_and_grad(loss_fn, has_aux=True)(model)
-        # optax's bias correction and schedules compute `float ** int32`; allow standard
-        # promotion there (callers may run with jax_numpy_dtype_promotion="strict").
-        with jax.numpy_dtype_promotion("standard"):
-            updates, opt_state = optimizer.update(
-                grads, opt_state, eqx.filter(model, eqx.is_inexact_array)
-            )
-        model = eqx.apply_updates(model, updates)
-        return model, opt_state, loss, aux
+        model, opt_state, update = train_step(loss, optimizer, model, opt_state, x0, xt)
+        return model, opt_state, update.loss, update.aux
 
     return step
 
@@ -106,6 +97,10 @@ def fit_symmetry(
     return model, {k: np.asarray(v) for k, v in history.items()}
 
 
+# Module level, so that repeated calls reuse one compilation per model structure and shape.
+_magnitudes = eqx.filter_jit(jax.vmap(lambda m, a, b: m.magnitude(a, b), in_axes=(None, 0, 0)))
+
+
 def predict_magnitudes(
     model: LatentSymmetryModel,
     x0: Float[Array, "N H W C"],
@@ -114,9 +109,8 @@ def predict_magnitudes(
     batch_size: int = 1024,
 ) -> Float[Array, " N"]:
     """The t-network's magnitudes for many pairs (in chunks of `batch_size`)."""
-    fn = eqx.filter_jit(jax.vmap(lambda m, a, b: m.magnitude(a, b), in_axes=(None, 0, 0)))
     chunks = [
-        fn(model, x0[i : i + batch_size], xt[i : i + batch_size])
+        _magnitudes(model, x0[i : i + batch_size], xt[i : i + batch_size])
         for i in range(0, x0.shape[0], batch_size)
     ]
     return jnp.concatenate(chunks)

@@ -14,6 +14,7 @@ import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 from tqdm.auto import tqdm
 
+from ..train import apply_update
 from ._config import ELBOConfig, make_livae
 from ._loss import beta_schedule, elbo, make_elbo_optimizer
 from ._model import LIVAE
@@ -46,8 +47,9 @@ def make_elbo_step(config: ELBOConfig) -> Callable:
 
     The loss is the negated batch mean of [`sgm_eqx.elbo.elbo`][] with β from
     [`sgm_eqx.elbo.beta_schedule`][] at the current step; the update is
-    [`sgm_eqx.elbo.make_elbo_optimizer`][]. `metrics` holds the batch means of the ELBO terms
-    (β = 1), `"beta"` and `"loss"`.
+    [`sgm_eqx.elbo.make_elbo_optimizer`][] through [`sgm_eqx.train.apply_update`][] (a
+    non-finite update is skipped). `metrics` holds the batch means of the ELBO terms (β = 1),
+    `"beta"` and `"loss"`.
     """
     optimizer = make_elbo_optimizer(config)
     betas = beta_schedule(config)
@@ -61,10 +63,9 @@ def make_elbo_step(config: ELBOConfig) -> Callable:
         def loss_fn(p):
             return _batch_loss(eqx.combine(p, static), images, sub, beta)
 
-        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-        updates, opt_state = optimizer.update(grads, state.opt_state, params)
-        model = eqx.apply_updates(state.model, updates)
-        aux = {**aux, "beta": beta, "loss": loss}
+        params, opt_state, update = apply_update(loss_fn, optimizer, params, state.opt_state)
+        model = eqx.combine(params, static)
+        aux = {**update.aux, "beta": beta, "loss": update.loss}
         return ELBOTrainState(model, opt_state, state.step + 1, key), aux
 
     return step
@@ -89,7 +90,8 @@ def fit_elbo(
     """Train `model` on `images` for `config.steps` steps of `config.batch_size`.
 
     Mini-batches are drawn by reshuffling the data every epoch (with `key`). A non-finite
-    loss raises `FloatingPointError` with the step number.
+    update is skipped; a non-finite loss at a logged step raises `FloatingPointError` with
+    the step number.
 
     **Returns:** the trained model and a history `{"step": [...], "elbo": [...], ...}` of
     batch means every `log_every` steps.

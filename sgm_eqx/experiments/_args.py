@@ -160,8 +160,10 @@ def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
     """Apply `section.field=value` overrides through `dataclasses.replace`.
 
     Sections are `model`, `inference` and `flow`; a bare `field=value` sets a top-level
-    field such as `val_every=0`.
+    field such as `val_every=0`. All overrides of one section are applied together, so
+    their order does not matter (a check that involves two fields sees both new values).
     """
+    changes: dict[str, dict[str, tuple[object, str]]] = {}
     for item in overrides:
         name, sep, value = item.partition("=")
         if not sep:
@@ -185,10 +187,18 @@ def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
             )
         if isinstance(getattr(target, field), float) and isinstance(parsed, int):
             parsed = float(parsed)
+        changes.setdefault(section, {})[field] = (parsed, item)
+    # the sections first, then the top level (whose own checks see the new sections)
+    for section in sorted(changes, key=lambda s: s == ""):
+        fields = changes[section]
+        target = getattr(config, section) if section else config
         try:
-            new = dataclasses.replace(target, **{field: parsed})  # pyright: ignore
+            new = dataclasses.replace(target, **{f: v for f, (v, _) in fields.items()})  # pyright: ignore
         except (ValueError, TypeError) as err:
-            raise ValueError(f"`--set {item}`: {_PREFIX.sub('', str(err))}") from None
+            message = _PREFIX.sub("", str(err))
+            named = [item for f, (_, item) in fields.items() if f"{f}=" in str(err)]
+            items = " ".join(f"--set {item}" for item in named or [i for _, i in fields.values()])
+            raise ValueError(f"`{items}`: {message}") from None
         config = dataclasses.replace(config, **{section: new}) if section else new
     return config
 

@@ -64,18 +64,6 @@ def load_trained(
     )
 
 
-def _batch_size(n: int, cap: int) -> int:
-    """The batch size used for `n` inputs: always `cap`.
-
-    Inputs are padded up to whole batches, so each jitted function compiles once per
-    (model, static arguments) whatever the number of inputs, and `evaluate`, `make_figures`
-    and `sample_outputs` share those compilations. (`n` is accepted for clarity at call
-    sites.)
-    """
-    del n
-    return cap
-
-
 def _batched(fn, arrays: tuple, batch_size: int):
     """Apply a jitted per-batch `fn` to leading-axis chunks of equal size (last one padded)."""
     n = arrays[0].shape[0]
@@ -127,8 +115,7 @@ def _log_prob_batch(model: SGM, eta, protos):
 def infer_all(model: SGM, images, *, batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """`η = f_ω(x)` `(N, d)` and prototypes `x̂` `(N, H, W, C)` for every image."""
     images = jnp.asarray(images)
-    bs = _batch_size(images.shape[0], batch_size)
-    return _batched(lambda x: _infer_batch(model, x), (images,), bs)
+    return _batched(lambda x: _infer_batch(model, x), (images,), batch_size)
 
 
 def sample_all(
@@ -137,8 +124,7 @@ def sample_all(
     """`n` samples of `p_ψ(η | x̂)` per prototype: `(N, n, d)`."""
     prototypes = jnp.asarray(prototypes)
     keys = jr.split(key, prototypes.shape[0])
-    bs = _batch_size(prototypes.shape[0], batch_size)
-    return _batched(lambda p, k: _sample_batch(model, p, k, int(n)), (prototypes, keys), bs)
+    return _batched(lambda p, k: _sample_batch(model, p, k, int(n)), (prototypes, keys), batch_size)
 
 
 def resample_all(
@@ -147,15 +133,13 @@ def resample_all(
     """`n` resampled variants `T_η(x̂)` per image: `(N, n, H, W, C)`."""
     images = jnp.asarray(images)
     keys = jr.split(key, images.shape[0])
-    bs = _batch_size(images.shape[0], batch_size)
-    return _batched(lambda x, k: _resample_batch(model, x, k, int(n)), (images, keys), bs)
+    return _batched(lambda x, k: _resample_batch(model, x, k, int(n)), (images, keys), batch_size)
 
 
 def chains_all(model: SGM, images, n: int, *, batch_size: int = 64):
     """Prototype chains: `(x̂_1..x̂_n)` `(N, n, H, W, C)` and `η_0..η_{n-1}` `(N, n, d)`."""
     images = jnp.asarray(images)
-    bs = _batch_size(images.shape[0], batch_size)
-    return _batched(lambda x: _chain_batch(model, x, int(n)), (images,), bs)
+    return _batched(lambda x: _chain_batch(model, x, int(n)), (images,), batch_size)
 
 
 @jax.jit
@@ -260,7 +244,7 @@ def evaluate(
             _batched(
                 lambda e, p: _log_prob_batch(model, e, p),
                 (jnp.asarray(eta), jnp.asarray(protos)),
-                _batch_size(len(eta), 128),
+                128,
             )
         )
     )

@@ -1,19 +1,13 @@
 """Affine transformations of images in the normalised frame."""
 
-from typing import cast
-
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ..image import resample
-from ..image._interpolate import Mode
-from ._base import AbstractGroupAction
 from ._expm import expm_affine_parts
-from ._frame import pixel_centres, to_pixel
-
-_ORDERS = (0, 1, 3)
-_MODES = ("constant", "nearest", "reflect", "wrap", "mirror", "grid-constant", "grid-wrap")
+from ._frame import pixel_centres
+from ._image_action import AbstractImageAction
 
 
 def _generator_parts(
@@ -43,14 +37,27 @@ def _inverse_parts(
     return inv, -(inv @ translation)
 
 
-# Output pixels whose source lies within this many pixels outside the outermost pixel centres
-# are sampled at the edge rather than replaced by `cval` (mode "constant" only). Without it, a
-# composed identity such as `g.compose(g.inverse())` (the identity only up to float rounding)
-# could turn its outermost pixels, whose sources lie exactly at `0` or `n - 1`, into `cval`.
-_EDGE_TOLERANCE = 1e-3
+def params_with_translation(eta: Float[Array, " n_params"]) -> Float[Array, " n_params"]:
+    """Exponential coordinates of the map with linear part `exp(B(eta))` and translation `eta[:2]`.
+
+    `Affine2D.from_params(eta)` has the translation column `V t` (`V = Σ_k B^k / (k + 1)!`,
+    `B` from `θ`, the log-scales and the shear), not `t`. This returns `eta` with `t`
+    replaced by `V^{-1} eta[:2]`, so that the element's translation column IS `eta[:2]`:
+    `Affine2D.from_params(params_with_translation(e)).matrix[:2, 2] == e[:2]`.
+
+    Why: as a function of the image, the translation column of the canonicalising map is
+    continuous, but `t` jumps where the angle wraps from `π` to `-π` (`V` changes sign
+    there: a rotation by `π` about a point `c ≠ 0` has `t = ±(π/2) J c`). A network that
+    predicts the translation column instead of `t` has no tear there
+    ([`sgm_eqx.nn.InferenceNet`][]'s `readout`). `V` is invertible for `|θ| < 2π`.
+    """
+    linear, _ = _generator_parts(eta)
+    v = jax.vmap(lambda t: expm_affine_parts(linear, t)[1], out_axes=1)(jnp.eye(2, dtype=eta.dtype))
+    inv, _ = _inverse_parts(v, jnp.zeros(2, dtype=eta.dtype))
+    return jnp.concatenate([inv @ eta[:2], eta[2:]])
 
 
-class Affine2D(AbstractGroupAction):
+class Affine2D(AbstractImageAction):
     r"""An invertible affine map of the plane, acting on images `"H W C"` and on points.
 
     **Frame.** Points are `(x, y)` in the normalised frame of the image: the image spans
@@ -74,8 +81,9 @@ class Affine2D(AbstractGroupAction):
     (`out(q) = in(A^{-1} q)`), so `matrix` is always the content map and
     `g.compose(h).matrix == g.matrix @ h.matrix`, the ordinary composition `g ∘ h`.
 
-    **Resampling.** `apply` resamples exactly once, however many elements were composed into
-    `self`, with [`sgm_eqx.image.resample`][] using the static `order` (0, 1 or 3: nearest,
+    **Resampling.** `apply` ([`sgm_eqx.groups.AbstractImageAction`][]) resamples exactly
+    once, however many elements were composed into `self`, with
+    [`sgm_eqx.image.resample`][] using the static `order` (0, 1 or 3: nearest,
     linear, cubic B-spline), `mode` (boundary handling, scipy's names) and `cval` (fill value
     for `mode="constant"`).
 
@@ -100,10 +108,6 @@ class Affine2D(AbstractGroupAction):
             )
         if self.n_params not in (5, 6):
             raise ValueError(f"`Affine2D(n_params=...)`: expected 5 or 6; got {self.n_params}")
-        if self.order not in _ORDERS:
-            raise ValueError(f"`Affine2D(order=...)`: expected one of {_ORDERS}; got {self.order}")
-        if self.mode not in _MODES:
-            raise ValueError(f"`Affine2D(mode=...)`: expected one of {_MODES}; got {self.mode!r}")
 
     @classmethod
     def identity(
@@ -238,47 +242,10 @@ class Affine2D(AbstractGroupAction):
         `g.compose(h).transform_points(p) == g.transform_points(h.transform_points(p))` up to
         float rounding.
         """
-        linear, translation = self.matrix[:2, :2], self.matrix[:2, 2]
-        shift = jnp.expand_dims(translation, tuple(range(points.ndim - 1)))
-        return jnp.einsum("ij,...j->...i", linear, points) + shift
-
-    def apply(self, x: Float[Array, "H W C"]) -> Float[Array, "H W C"]:
-        """Transform an image: the content at normalised point `p` moves to `matrix @ p`.
-
-        **Arguments:**
-
-        - `x`: floating image of shape `(H, W, C)` (any `C ≥ 1`).
-
-        **Returns:**
-
-        The transformed image, same shape and dtype: `out(q) = x(A^{-1} q)` at every output
-        pixel centre `q`, sampled once with [`sgm_eqx.image.resample`][] (`order`, `mode`,
-        `cval` of `self`). Content moved in from outside the image reads according to `mode`
-        (`cval` for `"constant"`; source points within `1e-3` pixel outside the outermost
-        pixel centres, e.g. from float rounding in a composed identity, read the edge).
-        """
-        if x.ndim != 3:
-            raise ValueError(
-                "`Affine2D.apply(x=...)`: expected an image of shape (H, W, C); "
-                f"got shape {x.shape}"
-            )
-        if not jnp.issubdtype(x.dtype, jnp.floating):
-            raise TypeError(f"`Affine2D.apply(x=...)`: expected a floating image; got {x.dtype}")
-        height, width, _ = x.shape
-        inv, shift = _inverse_parts(self.matrix[:2, :2], self.matrix[:2, 2])
-        inv = inv.astype(x.dtype)
-        shift = shift.astype(x.dtype)
-        xs, ys = pixel_centres(height, width)
-        xs = xs.astype(x.dtype)[None, :]
-        ys = ys.astype(x.dtype)[:, None]
-        src_x = inv[0, 0] * xs + inv[0, 1] * ys + shift[0]
-        src_y = inv[1, 0] * xs + inv[1, 1] * ys + shift[1]
-        coords = to_pixel(src_x, src_y, height, width)
-        return resample(
-            x,
-            coords,
-            order=self.order,
-            mode=cast(Mode, self.mode),  # validated in __check_init__
-            cval=self.cval,
-            edge_tolerance=_EDGE_TOLERANCE,
+        m = self.matrix
+        px, py = points[..., 0], points[..., 1]
+        # element-wise, not a dot: XLA fuses it into the resampler's coordinate computation
+        return jnp.stack(
+            [m[0, 0] * px + m[0, 1] * py + m[0, 2], m[1, 0] * px + m[1, 1] * py + m[1, 2]],
+            axis=-1,
         )

@@ -1,18 +1,10 @@
 """Special conformal transformations (SCTs) of the plane: a non-affine group action."""
 
-from typing import cast
-
 import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ..image import resample
-from ..image._interpolate import Mode
-from ._base import AbstractGroupAction
-from ._frame import pixel_centres, to_pixel
-
-_ORDERS = (0, 1, 3)
-_MODES = ("constant", "nearest", "reflect", "wrap", "mirror", "grid-constant", "grid-wrap")
+from ._image_action import AbstractImageAction
 
 # Points whose SCT denominator falls below this are sent "to infinity" (outside any image).
 _SINGULAR_EPS = 1e-12
@@ -31,7 +23,7 @@ def _sct_points(b: Float[Array, "2"], p: Float[Array, "*batch 2"]) -> Float[Arra
     return jnp.where(singular, jnp.full_like(out, 1e6), out)
 
 
-class SpecialConformal(AbstractGroupAction):
+class SpecialConformal(AbstractImageAction):
     """A special conformal transformation of the plane, acting on points and on images.
 
     With vector parameter `b = eta` (shape `(2,)`), the element maps a point `x` (normalised
@@ -44,11 +36,12 @@ class SpecialConformal(AbstractGroupAction):
     `(R^2, +)`: `compose` adds the `b`'s, `inverse` negates `b`, the identity is `b = 0`, and
     `from_params(eta)` is a homomorphism along every ray (and everywhere).
 
-    Acting on an image "H W C", content at `x` moves to `x'`: the output is the input pulled
-    back through the inverse, `out(p) = image(SCT_{-b}(p))`, sampled once with
-    [`sgm_eqx.image.resample`][] (`order` 0, 1 or 3; pixels mapped outside the image read
-    `cval` under `mode="constant"`). The point `b/|b|^2` is sent to infinity; output pixels whose
-    pre-image is at infinity read `cval`.
+    Acting on an image "H W C" ([`sgm_eqx.groups.AbstractImageAction`][]), content at `x`
+    moves to `x'`: the output is the input pulled back through the inverse,
+    `out(p) = image(SCT_{-b}(p))`, sampled once with [`sgm_eqx.image.resample`][] (`order`
+    0, 1 or 3; pixels mapped outside the image read `cval` under `mode="constant"`). The
+    point `b/|b|^2` is sent to infinity; output pixels whose pre-image is at infinity read
+    `cval`.
 
     **Fields:**
 
@@ -68,14 +61,6 @@ class SpecialConformal(AbstractGroupAction):
         if jnp.shape(self.b)[-1:] != (2,):
             raise ValueError(
                 f"`SpecialConformal(b=...)`: expected trailing shape (2,); got {jnp.shape(self.b)}"
-            )
-        if self.order not in _ORDERS:
-            raise ValueError(
-                f"`SpecialConformal(order=...)`: expected one of {_ORDERS}; got {self.order}"
-            )
-        if self.mode not in _MODES:
-            raise ValueError(
-                f"`SpecialConformal(mode=...)`: expected one of {_MODES}; got {self.mode!r}"
             )
 
     @classmethod
@@ -122,12 +107,3 @@ class SpecialConformal(AbstractGroupAction):
     def transform_points(self, points: Float[Array, "*batch 2"]) -> Float[Array, "*batch 2"]:
         """Map points `(..., 2)` given as `(x, y)` in the normalised frame (exact)."""
         return _sct_points(self.b, points)
-
-    def apply(self, x: Float[Array, "H W C"]) -> Float[Array, "H W C"]:
-        """Transform an image "H W C": content at `p` moves to `SCT_b(p)`."""
-        height, width, _ = x.shape
-        xs, ys = pixel_centres(height, width)
-        grid = jnp.stack(jnp.meshgrid(xs, ys, indexing="xy"), axis=-1)
-        src = _sct_points(-self.b, grid)
-        coords = to_pixel(src[..., 0], src[..., 1], height, width)
-        return resample(x, coords, order=self.order, mode=cast(Mode, self.mode), cval=self.cval)

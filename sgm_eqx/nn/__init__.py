@@ -23,6 +23,8 @@ from ._mlp import (
 )
 from ._pose_features import (
     N_MOMENT_FEATURES as N_MOMENT_FEATURES,
+    N_TURNING as N_TURNING,
     PoseFeatureEncoder as PoseFeatureEncoder,
     image_moments as image_moments,
+    turning_vectors as turning_vectors,
 )

@@ -13,7 +13,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._mlp import AbstractImageEncoder, ConvEncoder, MLPEncoder, _as_image_shape, dense
-from ._pose_features import PoseFeatureEncoder
+from ._pose_features import N_TURNING, PoseFeatureEncoder, _angle, turning_vectors
 
 #: Default initial scale of q_ω(η | x) in the unbounded coordinates u.
 DEFAULT_INIT_SCALE = 1e-2
@@ -106,7 +106,33 @@ class InferenceNet(AbstractInferenceNet):
 
     **Initialisation (identity transformation):** the head's weight and bias are zero, so
     `loc(x) = 0` and the point estimate η is exactly 0 for every x (T_0 = identity);
-    the initial σ is `init_scale` (default `1e-2`) in u.
+    the initial σ is `init_scale` (default `1e-2`) in u. (With `angles`, those parameters
+    start at the image's own orientation instead; see below.)
+
+    **Reading out a rotation without a tear (not in the paper).** Two charts make a
+    canonicalising q impossible to learn for rotations over the whole circle, and both
+    are options here:
+
+    - *The angle.* A real-valued angle output that follows the input's rotation must jump
+      somewhere on the orbit; the pixel loss of such a jump saturates, so training keeps
+      jumps of 120° or 180° (prototypes split by half a turn). With `angles` (indices of
+      parameters in radians, e.g. `(2,)` for [`sgm_eqx.groups.Affine2D`][]), parameter `i`
+      is `arg v`, `v = Σ_k (1 + a_k + i b_k) z_k(x)`, where `z_k` are the image's
+      [`sgm_eqx.nn.turning_vectors`][] and `(a_k, b_k)` further outputs of the head (zero at
+      init). A rotation of the input by `α` turns every `z_k` by `α`, so at init the angle
+      turns with the image over the whole circle, and training only has to learn the
+      offset of each class's canonical pose and which moment to trust. Angle parameters are
+      wrapped to `(-π, π]` by `bound`, not bounded by `eta_bound`.
+    - *The translation.* In exponential coordinates the translation column of
+      `exp(Σ η_i G_i)` is `V(θ) t`, not `t`, and `t = V(θ)^{-1} τ` swings by `θ / 2` and
+      flips sign where `θ` wraps, so a network predicting `t` does well only for small
+      rotations. `readout` maps the head's coordinates to η; with
+      [`sgm_eqx.groups.params_with_translation`][] the head predicts the translation
+      column itself (for an object at `c`, simply `c`).
+
+    Measured on the recovery suite (docs: results, "Rotation over the whole circle"): the
+    two together removed the 180° split of the bimodal arrow and canonicalised the
+    uniformly rotated heart; either alone did not.
 
     **Call:** `net(x, *, key=None)` - see [`sgm_eqx.nn.AbstractInferenceNet`][]. With a key,
     the key is split into a dropout key and a noise key; η = bound(loc + σ ⊙ ε),
@@ -121,6 +147,8 @@ class InferenceNet(AbstractInferenceNet):
     image_shape: tuple[int, int, int] = eqx.field(static=True)
     eta_bound: tuple[float, ...] | None = eqx.field(static=True)
     squash: bool = eqx.field(static=True)
+    angles: tuple[int, ...] = eqx.field(static=True)
+    readout: Callable[[Array], Array] | None
 
     def __init__(
         self,
@@ -130,6 +158,8 @@ class InferenceNet(AbstractInferenceNet):
         eta_bound: float | tuple[float, ...] | Float[Array, " n_params"] | None = None,
         squash: bool = True,
         init_scale: float = DEFAULT_INIT_SCALE,
+        angles: tuple[int, ...] = (),
+        readout: Callable[[Array], Array] | None = None,
         key: PRNGKeyArray,
     ):
         """Wrap an encoder with a zero-initialised head and a homoscedastic scale.
@@ -142,6 +172,11 @@ class InferenceNet(AbstractInferenceNet):
         - `eta_bound`: `None`, or η_max (a positive scalar or one per parameter).
         - `squash`: with `eta_bound`, η = η_max tanh(u) (`True`) or η = η_max u (`False`).
         - `init_scale`: the initial σ of q in u (positive).
+        - `angles`: indices of parameters that are angles in radians (e.g. `(2,)`, the
+          rotation of [`sgm_eqx.groups.Affine2D`][]), read out so that they turn with the
+          image (class docstring) and never bounded.
+        - `readout`: `None`, or a function from the head's coordinates (after `angles`)
+          to η, applied to `loc` (e.g. [`sgm_eqx.groups.params_with_translation`][]).
         - `key`: PRNG key for the head (its weight and bias are then zeroed; the key keeps
           the construction pattern uniform).
         """
@@ -150,7 +185,14 @@ class InferenceNet(AbstractInferenceNet):
         if not (math.isfinite(init_scale) and init_scale > 0):
             raise ValueError(f"`InferenceNet(init_scale=...)`: expected > 0; got {init_scale}.")
         n_params = int(n_params)
-        head = eqx.nn.Linear(encoder.out_size, n_params, key=key)
+        angles = tuple(int(i) for i in angles)
+        if len(set(angles)) != len(angles) or not all(0 <= i < n_params for i in angles):
+            raise ValueError(
+                f"`InferenceNet(angles=...)`: expected distinct parameter indices in "
+                f"[0, {n_params}); got {angles}."
+            )
+        n_extra = 2 * N_TURNING * len(angles)
+        head = eqx.nn.Linear(encoder.out_size, n_params + n_extra, key=key)
         self.head = eqx.tree_at(lambda m: (m.weight, m.bias), head, replace_fn=jnp.zeros_like)
         # inverse softplus, computed stably: log(expm1(s)).
         self.raw_scale = jnp.full((n_params,), math.log(math.expm1(init_scale)), dtype=float)
@@ -159,18 +201,39 @@ class InferenceNet(AbstractInferenceNet):
         self.image_shape = encoder.image_shape
         self.eta_bound = _check_eta_bound("InferenceNet", eta_bound, n_params)
         self.squash = bool(squash)
+        self.angles = angles
+        self.readout = readout
 
     def bound(self, u: Float[Array, " n_params"]) -> Float[Array, " n_params"]:
-        """η = u (no `eta_bound`), η = η_max ⊙ tanh(u) (`squash`) or η = η_max ⊙ u."""
-        if self.eta_bound is None:
-            return u
-        return jnp.asarray(self.eta_bound, dtype=u.dtype) * (jnp.tanh(u) if self.squash else u)
+        """η = u (no `eta_bound`), η = η_max ⊙ tanh(u) (`squash`) or η = η_max ⊙ u.
+
+        Angle parameters (`angles`) are wrapped to `(-π, π]` instead of bounded.
+        """
+        eta = u
+        if self.eta_bound is not None:
+            eta = jnp.asarray(self.eta_bound, dtype=u.dtype) * (jnp.tanh(u) if self.squash else u)
+        if self.angles:
+            idx = jnp.asarray(self.angles)
+            eta = eta.at[idx].set(jnp.arctan2(jnp.sin(u[idx]), jnp.cos(u[idx])))
+        return eta
 
     def loc_and_scale(
         self, x: Float[Array, "H W C"], *, key: PRNGKeyArray | None = None
     ) -> tuple[Float[Array, " n_params"], Float[Array, " n_params"]]:
         """`(loc(x), σ)` of q_ω(u | x) in the unbounded coordinates; `key` turns dropout on."""
-        loc = dense(self.head, self.encoder(x, key=key))
+        out = dense(self.head, self.encoder(x, key=key))
+        loc = out[: self.n_params]
+        if self.angles:
+            # v = Σ_k (1 + a_k + i b_k) z_k(x): the head starts at zero, so at init
+            # v = Σ_k z_k and the angle turns with the image (class docstring).
+            z = turning_vectors(x)[None]  # (1, N_TURNING, 2)
+            ab = out[self.n_params :].reshape(len(self.angles), N_TURNING, 2)
+            re, im = 1.0 + ab[..., 0], ab[..., 1]
+            vx = jnp.sum(re * z[..., 0] - im * z[..., 1], axis=-1)
+            vy = jnp.sum(re * z[..., 1] + im * z[..., 0], axis=-1)
+            loc = loc.at[jnp.asarray(self.angles)].set(jax.vmap(_angle)(vx, vy))
+        if self.readout is not None:
+            loc = self.readout(loc)
         return loc, jax.nn.softplus(self.raw_scale)
 
     def __call__(
@@ -257,6 +320,8 @@ def make_inference_net(
     dropout: float = 0.0,
     init_scale: float = DEFAULT_INIT_SCALE,
     pose_features: bool = False,
+    angles: tuple[int, ...] = (),
+    readout: Callable[[Array], Array] | None = None,
 ) -> InferenceNet:
     """Build the paper's inference network q_ω(η | x) (App. C "Inference network").
 
@@ -276,6 +341,7 @@ def make_inference_net(
     - `init_scale`: initial homoscedastic scale of q in u (default `1e-2`).
     - `pose_features`: wrap the backbone in a [`sgm_eqx.nn.PoseFeatureEncoder`][] (a
       branch over the image's centroid moments; not in the paper).
+    - `angles`: parameters read out as angles (see [`sgm_eqx.nn.InferenceNet`][]).
 
     **Returns:** an [`sgm_eqx.nn.InferenceNet`][] with η = 0 for every x at init.
     """
@@ -304,5 +370,7 @@ def make_inference_net(
         eta_bound=eta_bound,
         squash=squash,
         init_scale=init_scale,
+        angles=angles,
+        readout=readout,
         key=head_key,
     )

@@ -15,6 +15,7 @@ authors' code (`docs/conventions.md`, "Paper fidelity").
 """
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
@@ -25,8 +26,12 @@ from ._mlp import MLP, AbstractImageEncoder
 #: 1 (chirality of arrows and hearts), 2 (ellipses), 3 (triangles), 4 (squares).
 MOMENT_ORDERS: tuple[tuple[int, int], ...] = ((2, 1), (3, 2), (2, 0), (3, 1), (3, 0), (4, 0))
 
+#: Rotation orders `n` whose axis `arg(μ_n0) / n` is anchored to the full turn by the
+#: order-1 moment (see [`sgm_eqx.nn.turning_vectors`][]).
+ANCHORED_ORDERS: tuple[int, ...] = (2, 3, 4)
+
 #: Number of real features returned by [`sgm_eqx.nn.image_moments`][].
-N_MOMENT_FEATURES = 4 + 4 * len(MOMENT_ORDERS)
+N_MOMENT_FEATURES = 4 + 4 * len(MOMENT_ORDERS) + 2 * (1 + len(ANCHORED_ORDERS))
 
 # Amplitude below which a moment's phase is treated as noise (moments are normalised by
 # the object's radius, so this is in units of the object's own size).
@@ -45,8 +50,11 @@ def image_moments(x: Float[Array, "H W C"]) -> Float[Array, " n_features"]:
       as `(Re μ, Im μ)` and as its phase `μ / sqrt(|μ|² + 0.02²)` (so that orientation is
       visible even for faint moments).
 
-    **Returns:** `N_MOMENT_FEATURES` floats; finite for any finite input (an empty image
-    gives zeros for the moments).
+    - the turning vectors of [`sgm_eqx.nn.turning_vectors`][] (in the moments' frame,
+      `v` down), as `(x, y)` pairs.
+
+    **Returns:** `N_MOMENT_FEATURES` floats; finite, with finite gradients, for any finite
+    input (an empty image gives zeros for the moments and angles).
     """
     h, w, _ = x.shape
     intensity = jnp.mean(x, axis=-1)
@@ -69,6 +77,7 @@ def image_moments(x: Float[Array, "H W C"]) -> Float[Array, " n_features"]:
         re, im = powers[-1]
         powers.append((re * du - im * dv, re * dv + im * du))
     feats = [cu, cv, jnp.log(safe_mass / (h * w)), jnp.log(radius)]
+    moments = {}
     for p, q in MOMENT_ORDERS:
         # d^p conj(d)^q = |d|^(2q) d^(p-q)
         re, im = powers[p - q]
@@ -76,7 +85,64 @@ def image_moments(x: Float[Array, "H W C"]) -> Float[Array, " n_features"]:
         mu_re, mu_im = jnp.sum(radial * re) / safe_mass, jnp.sum(radial * im) / safe_mass
         norm = jnp.sqrt(mu_re * mu_re + mu_im * mu_im + _PHASE_FLOOR**2)
         feats += [mu_re, mu_im, mu_re / norm, mu_im / norm]
-    return jnp.stack(feats).astype(x.dtype)
+        moments[p, q] = (mu_re, mu_im)
+    return jnp.stack(feats + _turning(moments)).astype(x.dtype)
+
+
+def _turning(moments: dict) -> list[Float[Array, ""]]:
+    """`(Re z_k, Im z_k)` of the turning vectors, in the moments' frame (`turning_vectors`)."""
+    mu_re, mu_im = moments[2, 1]
+    norm = jnp.sqrt(mu_re * mu_re + mu_im * mu_im + _PHASE_FLOOR**2)
+    z_1 = (mu_re / norm, mu_im / norm)
+    strength_1 = jnp.sqrt(z_1[0] ** 2 + z_1[1] ** 2 + 1e-12)  # + 1e-12: a finite gradient at 0
+    phi_1 = _angle(*moments[2, 1])
+    out = [*z_1]
+    for n in ANCHORED_ORDERS:
+        m_re, m_im = moments[n, 0]
+        m_abs = jnp.sqrt(m_re * m_re + m_im * m_im + 1e-12)
+        strength = strength_1 * m_abs / jnp.sqrt(m_abs * m_abs + _PHASE_FLOOR**2)
+        candidates = _angle(m_re, m_im) / n + 2 * jnp.pi * jnp.arange(n, dtype=m_re.dtype) / n
+        w = strength * jnp.square(jax.nn.relu(jnp.cos(candidates - phi_1)))
+        out += [jnp.sum(w * jnp.cos(candidates)), jnp.sum(w * jnp.sin(candidates))]
+    return out
+
+
+#: Number of vectors returned by [`sgm_eqx.nn.turning_vectors`][].
+N_TURNING = 1 + len(ANCHORED_ORDERS)
+
+
+def turning_vectors(x: Float[Array, "H W C"]) -> Float[Array, "n_vectors 2"]:
+    """Vectors of ONE image that turn WITH it: `z_1` and the anchored `z_n`, as `(x, y)`.
+
+    Each rotates by exactly `α` when the content rotates by `α` (counter-clockwise in the
+    `y`-up frame of [`sgm_eqx.groups.Affine2D`][]; the moments' own `v` axis points down,
+    so they are conjugated here). An angle read out of a combination `Σ_k c_k z_k`
+    therefore turns with the image by construction ([`sgm_eqx.nn.InferenceNet`][],
+    `angles`). Their lengths say how much to trust them:
+
+    - `z_1 = μ_21 / sqrt(|μ_21|² + 0.02²)`: the direction of the order-1 moment (the full
+      turn of a shape with no rotational symmetry), short when that moment is faint;
+    - for `n` in `ANCHORED_ORDERS`, `z_n = s_n Σ_j w_j exp(i c_j)` over the `n` candidate
+      axes `c_j = arg(μ_n0) / n + 2πj / n`, with `w_j = max(0, cos(c_j - φ_1))²`
+      (`φ_1 = arg μ_21`) and `s_n` the product of both moments' normalised lengths: the
+      precise axis of order `n`, anchored to the full turn by `φ_1`. Where `φ_1` lies
+      between two candidates (an upright heart is wider than tall: its order-2 axes are
+      both 90° from `φ_1`) they cancel and `z_n` shrinks smoothly instead of flipping.
+
+    Why: an elongated asymmetric shape (an arrow) has a strong, precise order-2 moment and a
+    faint order-1 moment; an angle read from `arg μ_20 / 2` is right only modulo 180°, and
+    its prototypes split into two halves 180° apart (measured on the recovery suite).
+
+    **Returns:** `(N_TURNING, 2)`; finite, with finite gradients, for any finite input.
+    """
+    f = image_moments(x)[-2 * N_TURNING :].reshape(N_TURNING, 2)
+    return f * jnp.asarray([1.0, -1.0], dtype=f.dtype)[None, :]
+
+
+def _angle(re: Float[Array, ""], im: Float[Array, ""]) -> Float[Array, ""]:
+    """`arg(re + i im)`, 0 (with a zero gradient) where the moment vanishes."""
+    zero = re * re + im * im < 1e-12
+    return jnp.where(zero, 0.0, jnp.arctan2(jnp.where(zero, 0.0, im), jnp.where(zero, 1.0, re)))
 
 
 class PoseFeatureEncoder(AbstractImageEncoder):

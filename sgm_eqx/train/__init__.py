@@ -50,3 +50,8 @@ from ._step import (
     validation_loss as validation_loss,
     validation_metrics as validation_metrics,
 )
+from ._update import (
+    Update as Update,
+    apply_update as apply_update,
+    train_step as train_step,
+)

@@ -46,6 +46,11 @@ class ModelConfig:
       inference network q_ω (App. C: MLP `(2048, 1024, 512, 256)`).
     - `inference_pose_features`: give q_ω a branch over the image's centroid moments
       ([`sgm_eqx.nn.PoseFeatureEncoder`][]; not in the paper).
+    - `inference_angle_readout`, `inference_translation_readout`: q_ω reads the rotation
+      out as an angle that turns with the image's moments, and predicts the translation
+      column of the map instead of its exponential coordinates
+      ([`sgm_eqx.nn.InferenceNet`][]: `angles`, `readout`; not in the paper). They act on
+      the affine part of `"affine"` and `"affine+color"`, and are ignored for `"color"`.
     - `eta_bound`: `None` or η_max per parameter; both networks then output
       η = η_max ⊙ tanh(u) (App. C.2, C.3), or η = η_max ⊙ u with `squash=False` (the
       authors' code for unbounded η: u in units of η_max).
@@ -60,6 +65,8 @@ class ModelConfig:
     inference_backbone: Literal["mlp", "cnn"] = "mlp"
     inference_dropout: float = 0.0
     inference_pose_features: bool = False
+    inference_angle_readout: bool = False
+    inference_translation_readout: bool = False
     init_scale: float = 1e-2
     eta_bound: tuple[float, ...] | None = None
     squash: bool = True
@@ -83,6 +90,13 @@ class ModelConfig:
             raise ValueError(
                 f"`{name}(action=...)`: expected 'affine', 'color' or "
                 f"'affine+color'; got {self.action!r}"
+            )
+        if self.inference_translation_readout and self.eta_bound is not None and self.squash:
+            raise ValueError(
+                f"`{name}(inference_translation_readout=True)`: q then predicts the "
+                "translation column of the map, which a tanh-bounded η "
+                "(`eta_bound` with `squash=True`) cannot carry; set squash=False, "
+                "eta_bound=None or inference_translation_readout=False."
             )
         _sizes(name, "inference_hidden", self.inference_hidden)
         _sizes(name, "feature_hidden", self.feature_hidden)

@@ -43,11 +43,20 @@ _STAGE_LABEL = {"inference": "stage 1 (inference net q_ω)", "flow": "stage 2 (f
 class NonFiniteLossError(FloatingPointError):
     """Training produced a non-finite loss or gradient; the offending update was not applied.
 
-    Attributes: `stage`, `step` (the step that failed, 0-based) and `loss` (its value).
+    Attributes: `stage`, `step` (the step that failed, 0-based), `loss` (its value) and
+    `state` (the last good [`sgm_eqx.train.TrainState`][], before that step).
     """
 
-    def __init__(self, stage: str, step: int, loss: float, grad_norm: float, saved: str | None):
-        self.stage, self.step, self.loss = stage, step, loss
+    def __init__(
+        self,
+        stage: str,
+        step: int,
+        loss: float,
+        grad_norm: float,
+        saved: str | None,
+        state: "TrainState | None" = None,
+    ):
+        self.stage, self.step, self.loss, self.state = stage, step, loss, state
         where = (
             f" The last good state (before this step) is saved at {saved}."
             if saved
@@ -201,9 +210,7 @@ def fit_stage(
                     save_checkpoint(checkpoint_dir, stage, state, config, keep=keep_checkpoints)
                 )
             bar.close()
-            err = NonFiniteLossError(stage, t, loss, float(metrics["grad_norm"]), saved)
-            err.state = state  # pyright: ignore[reportAttributeAccessIssue]
-            raise err
+            raise NonFiniteLossError(stage, t, loss, float(metrics["grad_norm"]), saved, state)
         window.append(_scalars(metrics))
         done = t + 1
         if done % log_every == 0 or done == total:  # aligned to steps: same on a resume

@@ -1,9 +1,11 @@
 """Building the SGM described by a [`sgm_eqx.train.ModelConfig`][]."""
 
+import jax.numpy as jnp
+import jax.random as jr
 from jaxtyping import PRNGKeyArray
 
 from .._sgm import SGM, make_sgm
-from ..groups import Affine2D, HSVColor, Product
+from ..groups import Affine2D, HSVColor, Product, params_with_translation
 from ..nn import make_inference_net, make_transformation_flow
 from ._config import ModelConfig
 
@@ -32,7 +34,8 @@ def build_model(key: PRNGKeyArray, config: ModelConfig) -> SGM:
             f"`ModelConfig(eta_bound=...)`: expected {n_params} bounds for action "
             f"{config.action!r}; got {len(config.eta_bound)}"
         )
-    inf_key, flow_key, sgm_key = _split3(key)
+    inf_key, flow_key, sgm_key = jr.split(key, 3)
+    has_rotation = config.action != "color"  # the readouts act on the affine part
     inference = make_inference_net(
         inf_key,
         image_shape=config.image_shape,
@@ -44,6 +47,10 @@ def build_model(key: PRNGKeyArray, config: ModelConfig) -> SGM:
         dropout=config.inference_dropout,
         init_scale=config.init_scale,
         pose_features=config.inference_pose_features,
+        angles=(2,) if config.inference_angle_readout and has_rotation else (),
+        readout=_translation_readout
+        if config.inference_translation_readout and has_rotation
+        else None,
     )
     flow = make_transformation_flow(
         flow_key,
@@ -68,8 +75,6 @@ def build_model(key: PRNGKeyArray, config: ModelConfig) -> SGM:
     )
 
 
-def _split3(key):
-    import jax.random as jr
-
-    a, b, c = jr.split(key, 3)
-    return a, b, c
+def _translation_readout(eta):
+    # the affine parameters come first for both "affine" and "affine+color"
+    return jnp.concatenate([params_with_translation(eta[:5]), eta[5:]])

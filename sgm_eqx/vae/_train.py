@@ -12,7 +12,7 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 from tqdm.auto import tqdm
 
-from ..train import batch_indices
+from ..train import batch_indices, train_step
 from ._bounds import iwlb, reconstruction_mse
 from ._models import AbstractVAE
 
@@ -98,7 +98,8 @@ def fit_vae(
 
     Each step draws a batch ([`sgm_eqx.train.batch_indices`][]: epochs of permutations)
     and one key per example for the model's randomness (z, and the SGM's resampling for
-    AugVAE or η for InvVAE). A plain Python loop around one `eqx.filter_jit` step.
+    AugVAE or η for InvVAE). A plain Python loop around [`sgm_eqx.train.train_step`][]
+    (a non-finite update is skipped, and the mean loss of a logging window then raises).
 
     **Returns:** `(model, history)` with `history` a list of `(step, mean loss)`.
     """
@@ -111,34 +112,30 @@ def fit_vae(
     n = images.shape[0]
     batch = min(config.batch_size, n)
     optimizer = make_vae_optimizer(config)
-    params, static = eqx.partition(model, model.trainable())
+    spec = model.trainable()
     with jax.numpy_dtype_promotion("standard"):
-        opt_state = optimizer.init(params)
+        opt_state = optimizer.init(eqx.filter(model, spec))
     k_data, k_noise = jr.split(key)
-
-    def batch_loss(p, xs, keys, beta):
-        m = eqx.combine(p, static)
-        return jnp.mean(jax.vmap(lambda x, k: m.training_loss(x, key=k, beta=beta))(xs, keys))
-
-    @eqx.filter_jit
-    def step(p, state, t, data):
-        idx = batch_indices(k_data, t, n, batch)
-        keys = jr.split(jr.fold_in(k_noise, t), batch)
-        loss, grads = eqx.filter_value_and_grad(batch_loss)(
-            p, data[idx], keys, beta_schedule(config, t)
-        )
-        # optax's bias correction computes `float ** int32`; allow standard promotion
-        # there (callers may run with jax_numpy_dtype_promotion="strict").
-        with jax.numpy_dtype_promotion("standard"):
-            updates, state = optimizer.update(grads, state, p)
-        return eqx.apply_updates(p, updates), state, loss
+    loss = eqx.Partial(_batch_loss)
 
     history: list[tuple[int, float]] = []
     window: list[Array] = []
     bar = tqdm(range(config.steps), desc="vae", disable=not progress)
     for t in bar:
-        params, opt_state, loss = step(params, opt_state, jnp.asarray(t), images)
-        window.append(loss)
+        step = jnp.asarray(t)
+        idx = batch_indices(k_data, step, n, batch)
+        keys = jr.split(jr.fold_in(k_noise, step), batch)
+        model, opt_state, update = train_step(
+            loss,
+            optimizer,
+            model,
+            opt_state,
+            images[idx],
+            keys,
+            beta_schedule(config, step),
+            filter_spec=spec,
+        )
+        window.append(update.loss)
         if len(window) == log_every or t + 1 == config.steps:
             mean = float(np.mean(np.asarray(jnp.stack(window))))
             if not math.isfinite(mean):
@@ -146,7 +143,12 @@ def fit_vae(
             history.append((t + 1, mean))
             bar.set_postfix(loss=f"{mean:.4g}", refresh=False)
             window = []
-    return eqx.combine(params, static), history
+    return model, history
+
+
+def _batch_loss(model: AbstractVAE, xs, keys, beta):
+    values = jax.vmap(lambda x, k: model.training_loss(x, key=k, beta=beta))(xs, keys)
+    return jnp.mean(values), {}
 
 
 @eqx.filter_jit

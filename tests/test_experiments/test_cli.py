@@ -16,6 +16,7 @@ TINY = [
     "--set", "model.flow_nn_width=8",
     "--set", "model.eta_bound=(0.75,0.75,3.14159,0.75,0.75)",
     "--set", "model.squash=True",
+    "--set", "model.inference_translation_readout=False",  # needs an unsquashed η
     "--set", "inference.n_samples=2",
     "--set", "flow.n_samples=2",
     "--set", "checkpoint_every=0",

@@ -243,3 +243,18 @@ def test_non_finite_eta_raises_at_run_time_even_under_jit(make):
     eta = jnp.asarray([np.nan, 0.1, 0.2, 0.0, 0.0], dtype=jnp.float32)
     with pytest.raises(RuntimeError, match=r"eta=.*not finite"):  # jax.errors.JaxRuntimeError
         jax.block_until_ready(jax.jit(make)(eta))
+
+
+@pytest.mark.parametrize("theta", [0.0, 1.0, -2.5, 3.1, -3.1])
+def test_params_with_translation_sets_the_translation_column(theta):
+    """The element's translation column is eta[:2], its linear part that of eta, also near θ = ±π
+    (where t = V(θ)^{-1} τ flips sign but the element does not)."""
+    from sgm_eqx.groups import params_with_translation
+
+    eta = jnp.array([0.3, -0.2, theta, 0.1, -0.2])
+    g = Affine2D.from_params(params_with_translation(eta))
+    ref = Affine2D.from_params(eta)
+    np.testing.assert_allclose(g.matrix[:2, 2], eta[:2], atol=1e-5)
+    np.testing.assert_allclose(g.matrix[:2, :2], ref.matrix[:2, :2], atol=1e-6)
+    grad = jax.grad(lambda e: params_with_translation(e).sum())(eta)
+    assert np.isfinite(np.asarray(grad)).all()

@@ -1,6 +1,7 @@
 import math
 
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 
@@ -82,6 +83,47 @@ def test_bad_config_values_raise_clear_errors():
         FlowStageConfig(warmup_frac=1.5)
     with pytest.raises(ValueError, match=r"ModelConfig\(flow_layers=...\)"):
         ModelConfig(flow_layers=0)
+    with pytest.raises(ValueError, match=r"inference_translation_readout=True.*squash=False"):
+        ModelConfig(eta_bound=(1.0,) * 5, inference_translation_readout=True)
+
+
+def test_rotation_readouts_build_a_net_that_starts_at_the_identity_chart():
+    """With both readouts, q's mean at init is the image's own angle and a zero translation
+    column, for affine and affine+color models; checkpoints of the plain model keep their
+    structure (the readouts add head outputs only when switched on)."""
+    import jax.random as jr
+
+    from sgm_eqx.groups import Affine2D
+    from sgm_eqx.train import ModelConfig, build_model
+
+    small = dict(inference_hidden=(8,), feature_hidden=(8,), base_hidden=(8,), flow_nn_width=8)
+    for action, channels in (("affine", 1), ("affine+color", 3)):
+        config = ModelConfig(
+            image_shape=(12, 12, channels),
+            action=action,
+            inference_angle_readout=True,
+            inference_translation_readout=True,
+            **small,
+        )
+        model = build_model(jr.key(0), config)
+        x = jnp.zeros((12, 12, channels)).at[3:8, 4:6].set(1.0).at[3:5, 4:9].set(1.0)
+        eta = model.inference_net(x)
+        assert eta.shape == (model.template.n_params,)
+        g = Affine2D.from_params(eta[:5])
+        np.testing.assert_allclose(g.matrix[:2, 2], 0.0, atol=1e-6)  # translation column
+        assert abs(float(eta[2])) > 1e-3  # the angle of the image's moments
+    plain = build_model(jr.key(0), ModelConfig(image_shape=(12, 12, 1), **small))
+    assert plain.inference_net.head.weight.shape[0] == 5
+    # a colour model has no rotation: the switches are ignored, not an error
+    colour = ModelConfig(
+        image_shape=(12, 12, 3),
+        action="color",
+        inference_angle_readout=True,
+        inference_translation_readout=True,
+        **small,
+    )
+    net = build_model(jr.key(0), colour).inference_net
+    assert net.angles == () and net.readout is None
 
 
 def test_batch_order_is_a_permutation_per_epoch():
