@@ -1,7 +1,6 @@
 """The Symmetry-aware Generative Model (paper Sec. 2): template action, q_ω(η | x), p_ψ(η | x̂)."""
 
 from collections.abc import Callable
-from typing import Literal
 
 import equinox as eqx
 import jax
@@ -13,8 +12,6 @@ from .groups import AbstractGroupAction
 from .nn import (
     AbstractInferenceNet,
     PointEstimate,
-    make_inference_net,
-    make_transformation_flow,
 )
 
 
@@ -167,76 +164,33 @@ class SGM(eqx.Module):
 
 
 def make_sgm(
-    key: PRNGKeyArray,
     *,
     action: AbstractGroupAction,
-    image_shape: tuple[int, int, int],
-    inference: Callable[..., Float[Array, " n_params"]] | None = None,
-    flow: AbstractDistribution | None = None,
-    eta_bound: float | tuple[float, ...] | Float[Array, " n_params"] | None = None,
-    inference_hidden: tuple[int, ...] = (2048, 1024, 512, 256),
-    inference_backbone: Literal["mlp", "cnn"] = "mlp",
-    inference_dropout: float = 0.0,
-    flow_layers: int = 6,
-    feature_hidden: tuple[int, ...] = (1024, 512, 512),
-    base_hidden: tuple[int, ...] = (256, 256),
-    nn_width: int = 256,
-    flow_dropout: float = 0.0,
+    inference: Callable[..., Float[Array, " n_params"]],
+    flow: AbstractDistribution,
 ) -> SGM:
-    """Build an [`sgm_eqx.SGM`][] with the paper's default networks (App. C).
+    """An [`sgm_eqx.SGM`][] from its built pieces, with checks that name the argument.
+
+    The pieces come from the factories ([`sgm_eqx.nn.make_inference_net`][],
+    [`sgm_eqx.nn.make_transformation_flow`][]) or from anywhere else; one function maps a
+    configuration to pieces: [`sgm_eqx.train.build_model`][] (the paper's networks at the
+    sizes of a [`sgm_eqx.train.ModelConfig`][]).
 
     **Arguments:**
 
-    - `key`: PRNG key.
     - `action`: the template element (e.g. `Affine2D.identity(order=3)`); its `n_params`
       sets the dimension of η.
-    - `image_shape`: `(H, W, C)`.
-    - `inference`: a ready inference net (any Module with the inference-net call
-      signature), or `None` to build `make_inference_net(..., hidden=inference_hidden,
-      backbone=inference_backbone, dropout=inference_dropout, eta_bound=eta_bound)`.
-    - `flow`: a ready flowjax conditional distribution, or `None` to build
-      `make_transformation_flow(..., flow_layers, feature_hidden, base_hidden, nn_width,
-      dropout=flow_dropout, eta_bound=eta_bound)`.
-    - `eta_bound`: η_max for both default nets (App. C.2/C.3), or `None` (App. C.1).
-    - the remaining arguments override the paper's sizes (defaults shown).
+    - `inference`: an inference net (any Module with the inference-net call signature; one
+      that is not an [`sgm_eqx.nn.AbstractInferenceNet`][] is wrapped in a
+      [`sgm_eqx.nn.PointEstimate`][]).
+    - `flow`: a flowjax conditional distribution of η given the prototype image.
 
-    **Returns:** the SGM (identity inference and near-identity flow at init).
+    **Returns:** `SGM(action, inference, flow)`, whose own checks compare the pieces'
+    declared shapes (`n_params`, the image shape).
     """
     if not isinstance(action, AbstractGroupAction):
         raise TypeError(
             f"`make_sgm(action=...)`: expected an AbstractGroupAction element; got "
             f"{type(action).__name__}."
-        )
-    inf_key, flow_key = jr.split(key)
-    shape = tuple(int(s) for s in image_shape)
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"`make_sgm(image_shape=...)`: expected (H, W, C); got {image_shape}.")
-    image_shape = (shape[0], shape[1], shape[2])
-    if inference is None:
-        inference = make_inference_net(
-            inf_key,
-            image_shape=image_shape,
-            n_params=action.n_params,
-            hidden=inference_hidden,
-            backbone=inference_backbone,
-            eta_bound=eta_bound,
-            dropout=inference_dropout,
-        )
-    if flow is None:
-        flow = make_transformation_flow(
-            flow_key,
-            image_shape=image_shape,
-            n_params=action.n_params,
-            flow_layers=flow_layers,
-            feature_hidden=feature_hidden,
-            base_hidden=base_hidden,
-            nn_width=nn_width,
-            dropout=flow_dropout,
-            eta_bound=eta_bound,
-        )
-    if tuple(flow.cond_shape or ()) != image_shape:
-        raise ValueError(
-            f"`make_sgm(flow=...)`: expected cond_shape {image_shape} (image_shape); got "
-            f"{flow.cond_shape}."
         )
     return SGM(action, inference, flow)

@@ -7,13 +7,28 @@ from jaxtyping import TypeCheckError
 
 IMAGE = (8, 8, 1)
 # one width everywhere (as in tests/test_nn): eager initialisation compiles per weight shape
-SIZES = dict(
-    inference_hidden=(16, 16),
-    feature_hidden=(16, 16),
-    base_hidden=(16,),
-    nn_width=16,
-    flow_layers=2,
-)
+SIZES = dict(feature_hidden=(16, 16), base_hidden=(16,), nn_width=16, flow_layers=2)
+
+
+def _sgm_of(key, action, image_shape, *, inference=None, flow=None, eta_bound=None):
+    """`make_sgm` from pieces; the pieces not given are built at the small `SIZES`."""
+    from sgm_eqx import _sgm
+    from sgm_eqx.nn import make_inference_net, make_transformation_flow
+
+    k_net, k_flow = jr.split(key)
+    if inference is None:
+        inference = make_inference_net(
+            k_net,
+            image_shape=image_shape,
+            n_params=action.n_params,
+            hidden=(16, 16),
+            eta_bound=eta_bound,
+        )
+    if flow is None:
+        flow = make_transformation_flow(
+            k_flow, image_shape=image_shape, n_params=action.n_params, eta_bound=eta_bound, **SIZES
+        )
+    return _sgm.make_sgm(action=action, inference=inference, flow=flow)
 
 
 def _offset_cls():
@@ -61,11 +76,7 @@ class MeanOffsetNet(eqx.Module):
 
 @pytest.fixture(scope="module")
 def offset_sgm():
-    from sgm_eqx import _sgm
-
-    return _sgm.make_sgm(
-        jr.key(0), action=_offset_cls().identity(n_params=1), image_shape=IMAGE, **SIZES
-    )
+    return _sgm_of(jr.key(0), _offset_cls().identity(n_params=1), IMAGE)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +139,6 @@ def test_perfect_inference_gives_a_fixed_point_chain(offset_sgm, x):
 
 
 def test_affine_template_with_cnn_inference_net(x):
-    from sgm_eqx import _sgm
     from sgm_eqx.groups import Affine2D
     from sgm_eqx.nn import make_inference_net
 
@@ -140,13 +150,12 @@ def test_affine_template_with_cnn_inference_net(x):
         backbone="cnn",
         conv_channels=(4, 4),
     )
-    model = _sgm.make_sgm(
+    model = _sgm_of(
         jr.key(6),
-        action=Affine2D.identity(order=3),
-        image_shape=IMAGE,
+        Affine2D.identity(order=3),
+        IMAGE,
         inference=cnn,
         eta_bound=(0.25, 0.25, jnp.pi, 0.25, 0.25),
-        **SIZES,
     )
     out = _all_methods(model, x, jr.key(7))
     assert out["eta"].shape == (5,) and out["variants"].shape == (3, *IMAGE)
@@ -161,7 +170,6 @@ def test_product_action_with_a_flowjax_coupling_flow():
     from flowjax.distributions import Normal
     from flowjax.flows import coupling_flow
 
-    from sgm_eqx import _sgm
     from sgm_eqx.groups import Affine2D, HSVColor, Product
     from sgm_eqx.nn import ImageConditioned
 
@@ -177,7 +185,7 @@ def test_product_action_with_a_flowjax_coupling_flow():
         ),
         image,
     )
-    model = _sgm.make_sgm(jr.key(9), action=action, image_shape=image, flow=flow, **SIZES)
+    model = _sgm_of(jr.key(9), action, image, flow=flow)
     x_rgb = jr.uniform(jr.key(10), image)
     out = _all_methods(model, x_rgb, jr.key(11))
     assert out["eta"].shape == (8,) and out["samples"].shape == (3, 8)
@@ -208,18 +216,14 @@ def test_check_init_reports_an_inference_net_that_rejects_the_image_shape(offset
 
 def test_make_sgm_rejects_mismatched_flow_and_non_actions(offset_sgm):
     from sgm_eqx import _sgm
+    from sgm_eqx.nn import make_inference_net
 
-    with pytest.raises(ValueError, match="cond_shape"):
-        _sgm.make_sgm(
-            jr.key(0),
-            action=offset_sgm.template,
-            image_shape=(4, 4, 1),
-            flow=offset_sgm.flow,
-            inference=offset_sgm.inference_net,
-        )
+    net = make_inference_net(jr.key(0), image_shape=(4, 4, 1), n_params=1, hidden=(16, 16))
+    with pytest.raises(ValueError, match=r"\(4, 4, 1\).*flow is conditioned on \(8, 8, 1\)"):
+        _sgm.make_sgm(action=offset_sgm.template, inference=net, flow=offset_sgm.flow)
     # plain users get our TypeError; under the test hook the annotation check fires first
     with pytest.raises((TypeError, TypeCheckError), match="action"):
-        _sgm.make_sgm(jr.key(0), action="affine", image_shape=IMAGE)
+        _sgm.make_sgm(action="affine", inference=net, flow=offset_sgm.flow)  # pyright: ignore
 
 
 def test_sgm_is_a_pytree_gradients_reach_both_networks(offset_sgm, x):

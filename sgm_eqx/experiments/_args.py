@@ -149,7 +149,14 @@ def check_split(data: Dataset, split: str, flag: str = "--split") -> Dataset:
 
 
 def parse_value(text: str):
-    """A Python literal (`3`, `1e-3`, `(0.5, 0.5)`, `True`) or, failing that, the string."""
+    """A Python literal (`3`, `1e-3`, `(0.5, 0.5)`, `True`) or, failing that, the string.
+
+    `true`, `false` and `none` (any case) are the booleans and `None`: `--set
+    model.inference_angle_readout=false` must not set the (truthy) string "false".
+    """
+    words = {"true": True, "false": False, "none": None}
+    if text.strip().lower() in words:
+        return words[text.strip().lower()]
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -187,6 +194,8 @@ def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
             )
         if isinstance(getattr(target, field), float) and isinstance(parsed, int):
             parsed = float(parsed)
+        if isinstance(getattr(target, field), bool) and not isinstance(parsed, bool):
+            raise ValueError(f"`--set {item}`: expected true or false; got {value!r}.")
         changes.setdefault(section, {})[field] = (parsed, item)
     # the sections first, then the top level (whose own checks see the new sections)
     for section in sorted(changes, key=lambda s: s == ""):

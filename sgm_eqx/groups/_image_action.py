@@ -28,7 +28,7 @@ _EDGE_TOLERANCE = 1e-3
 class AbstractImageAction(AbstractGroupAction):
     """A group action on images `"H W C"` by an invertible map of the plane.
 
-    Subclasses say how the element moves points ([`transform_points`][]) and how it composes
+    Subclasses say how the element moves points (`transform_points`) and how it composes
     and inverts; `apply` is written here once for all of them: the output at pixel centre
     `q` is the input at `g^{-1} q` (`out(q) = in(g^{-1} q)`), sampled once with
     [`sgm_eqx.image.resample`][]. Points are in the normalised frame of

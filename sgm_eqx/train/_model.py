@@ -34,7 +34,7 @@ def build_model(key: PRNGKeyArray, config: ModelConfig) -> SGM:
             f"`ModelConfig(eta_bound=...)`: expected {n_params} bounds for action "
             f"{config.action!r}; got {len(config.eta_bound)}"
         )
-    inf_key, flow_key, sgm_key = jr.split(key, 3)
+    inf_key, flow_key, _ = jr.split(key, 3)  # three keys: models of earlier releases
     has_rotation = config.action != "color"  # the readouts act on the affine part
     inference = make_inference_net(
         inf_key,
@@ -66,13 +66,7 @@ def build_model(key: PRNGKeyArray, config: ModelConfig) -> SGM:
         eta_bound=config.eta_bound,
         squash=config.squash,
     )
-    return make_sgm(
-        sgm_key,
-        action=action,
-        image_shape=config.image_shape,
-        inference=inference,
-        flow=flow,
-    )
+    return make_sgm(action=action, inference=inference, flow=flow)
 
 
 def _translation_readout(eta):

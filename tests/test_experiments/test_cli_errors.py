@@ -253,3 +253,16 @@ def test_set_overrides_of_one_section_apply_together_in_any_order():
     # alone, the bound clashes with the default's translation readout: the error names it
     with pytest.raises(ValueError, match=r"--set model\.inference_translation_readout|eta_bound"):
         apply_overrides(config, items[:1])
+
+
+def test_set_reads_true_and_false_as_booleans_and_refuses_other_words():
+    from sgm_eqx.experiments._args import apply_overrides
+    from sgm_eqx.train import get_preset
+
+    config = get_preset("default", image_shape=(16, 16, 1))
+    off = apply_overrides(config, ["model.inference_angle_readout=false"])
+    assert off.model.inference_angle_readout is False
+    on = apply_overrides(off, ["model.inference_angle_readout=True"])
+    assert on.model.inference_angle_readout is True
+    with pytest.raises(ValueError, match=r"--set model.squash=yes.*expected true or false"):
+        apply_overrides(config, ["model.squash=yes"])

@@ -22,19 +22,18 @@ def tiny_vae():
 def tiny_sgm():
     """A real SGM (tiny MLP inference net and spline flow) on 12x12 images; at init the
     flow is a near-standard normal, so resampling visibly moves the content."""
-    from sgm_eqx import make_sgm
-    from sgm_eqx.groups import Affine2D
+    from sgm_eqx.train import ModelConfig, build_model
 
-    return make_sgm(
-        jr.key(1),
-        action=Affine2D.identity(order=1),
+    config = ModelConfig(
         image_shape=(12, 12, 1),
+        interpolation_order=1,
         inference_hidden=(8,),
         flow_layers=1,
         feature_hidden=(8,),
         base_hidden=(8,),
-        nn_width=8,
+        flow_nn_width=8,
     )
+    return build_model(jr.key(1), config)
 
 
 def test_conv_vae_round_trips_odd_sizes_and_starts_at_the_prior():
