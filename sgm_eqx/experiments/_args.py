@@ -195,7 +195,9 @@ def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
         if isinstance(getattr(target, field), float) and isinstance(parsed, int):
             parsed = float(parsed)
         if isinstance(getattr(target, field), bool) and not isinstance(parsed, bool):
-            raise ValueError(f"`--set {item}`: expected true or false; got {value!r}.")
+            raise ValueError(
+                f"`--set {item}`: {name.strip()} expects true or false; got {value!r}."
+            )
         changes.setdefault(section, {})[field] = (parsed, item)
     # the sections first, then the top level (whose own checks see the new sections)
     for section in sorted(changes, key=lambda s: s == ""):

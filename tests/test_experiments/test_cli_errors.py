@@ -264,5 +264,5 @@ def test_set_reads_true_and_false_as_booleans_and_refuses_other_words():
     assert off.model.inference_angle_readout is False
     on = apply_overrides(off, ["model.inference_angle_readout=True"])
     assert on.model.inference_angle_readout is True
-    with pytest.raises(ValueError, match=r"--set model.squash=yes.*expected true or false"):
+    with pytest.raises(ValueError, match=r"squash=yes.*model.squash expects true or false"):
         apply_overrides(config, ["model.squash=yes"])
