@@ -1,3 +1,5 @@
+from typing import Any
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -7,7 +9,7 @@ from jaxtyping import TypeCheckError
 
 IMAGE = (8, 8, 1)
 # one width everywhere (as in tests/test_nn): eager initialisation compiles per weight shape
-SIZES = dict(feature_hidden=(16, 16), base_hidden=(16,), nn_width=16, flow_layers=2)
+SIZES: dict[str, Any] = dict(feature_hidden=(16, 16), base_hidden=(16,), nn_width=16, flow_layers=2)
 
 
 def _sgm_of(key, action, image_shape, *, inference=None, flow=None, eta_bound=None):
@@ -35,26 +37,26 @@ def _offset_cls():
     """A user-defined action (brightness offset per channel): T_η(x) = x + η."""
     from sgm_eqx.groups import AbstractGroupAction
 
-    class Offset(AbstractGroupAction):
+    class Offset(AbstractGroupAction["Offset"]):
         eta: jax.Array
         n_params: int = eqx.field(static=True)
 
         @classmethod
         def identity(cls, *, n_params=1):
-            return cls(jnp.zeros(n_params), n_params)
+            return cls(eta=jnp.zeros(n_params), n_params=n_params)
 
         @classmethod
         def from_params(cls, eta, **config):
-            return cls(eta, eta.shape[0])
+            return cls(eta=eta, n_params=eta.shape[0])
 
         def with_params(self, eta):
-            return Offset(eta, self.n_params)
+            return Offset(eta=eta, n_params=self.n_params)
 
         def compose(self, other):
-            return Offset(self.eta + other.eta, self.n_params)
+            return Offset(eta=self.eta + other.eta, n_params=self.n_params)
 
         def inverse(self):
-            return Offset(-self.eta, self.n_params)
+            return Offset(eta=-self.eta, n_params=self.n_params)
 
         def describe(self, x):
             return {f"offset{i}": self.eta[i] for i in range(self.n_params)}
@@ -223,7 +225,11 @@ def test_make_sgm_rejects_mismatched_flow_and_non_actions(offset_sgm):
         _sgm.make_sgm(action=offset_sgm.template, inference=net, flow=offset_sgm.flow)
     # plain users get our TypeError; under the test hook the annotation check fires first
     with pytest.raises((TypeError, TypeCheckError), match="action"):
-        _sgm.make_sgm(action="affine", inference=net, flow=offset_sgm.flow)  # pyright: ignore
+        _sgm.make_sgm(
+            action="affine",  # pyright: ignore[reportArgumentType]  (invalid on purpose)
+            inference=net,
+            flow=offset_sgm.flow,
+        )
 
 
 def test_sgm_is_a_pytree_gradients_reach_both_networks(offset_sgm, x):

@@ -1,7 +1,5 @@
 """Tiny stand-ins shared by the loss and training tests (synthetic data only)."""
 
-from typing import Self
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -15,7 +13,7 @@ from sgm_eqx.nn import AbstractInferenceNet
 SIZE = 16
 
 
-class Rotation2D(AbstractGroupAction):
+class Rotation2D(AbstractGroupAction["Rotation2D"]):
     """Rotation about the image centre by `theta` radians (counter-clockwise, y up), one
     bilinear resampling through `Affine2D`. One parameter; rotations commute."""
 
@@ -23,21 +21,21 @@ class Rotation2D(AbstractGroupAction):
     n_params: int = eqx.field(static=True, default=1)
 
     @classmethod
-    def identity(cls) -> Self:
-        return cls(jnp.zeros(()))
+    def identity(cls) -> "Rotation2D":
+        return cls(theta=jnp.zeros(()))
 
     @classmethod
-    def from_params(cls, eta) -> Self:
-        return cls(jnp.asarray(eta)[0])
+    def from_params(cls, eta) -> "Rotation2D":
+        return cls(theta=jnp.asarray(eta)[0])
 
-    def with_params(self, eta) -> Self:
+    def with_params(self, eta) -> "Rotation2D":
         return type(self).from_params(eta)
 
-    def compose(self, other: Self) -> Self:
-        return type(self)(self.theta + other.theta)
+    def compose(self, other: "Rotation2D") -> "Rotation2D":
+        return type(self)(theta=self.theta + other.theta)
 
-    def inverse(self) -> Self:
-        return type(self)(-self.theta)
+    def inverse(self) -> "Rotation2D":
+        return type(self)(theta=-self.theta)
 
     def describe(self, x):
         return {"rotation_deg": jnp.degrees(self.theta)}
@@ -109,7 +107,7 @@ def orbit(key, n: int, spread: float = 0.6, size: int = SIZE):
     """`n` images `R_θ(prototype)` with `θ ~ U(-spread, spread)`; returns (images, θ)."""
     theta = jr.uniform(key, (n,), minval=-spread, maxval=spread)
     proto = prototype(size)
-    xs = jax.jit(jax.vmap(lambda t: Rotation2D(t).apply(proto)))(theta)
+    xs = jax.jit(jax.vmap(lambda t: Rotation2D(theta=t).apply(proto)))(theta)
     return xs, theta
 
 
@@ -119,7 +117,7 @@ class LinearGaussianFlow(AbstractDistribution):
     weight: Float[Array, "n_params d"]
     bias: Float[Array, " n_params"]
     shape: tuple[int, ...] = eqx.field(static=True)
-    cond_shape: tuple[int, ...] = eqx.field(static=True)
+    cond_shape: tuple[int, ...] | None = eqx.field(static=True)
 
     def __init__(self, key, n_params: int = 1, image_shape=(SIZE, SIZE, 1)):
         d = image_shape[0] * image_shape[1] * image_shape[2]

@@ -57,7 +57,7 @@ def params_with_translation(eta: Float[Array, " n_params"]) -> Float[Array, " n_
     return jnp.concatenate([inv @ eta[:2], eta[2:]])
 
 
-class Affine2D(AbstractImageAction):
+class Affine2D(AbstractImageAction["Affine2D"]):
     r"""An invertible affine map of the plane, acting on images `"H W C"` and on points.
 
     **Frame.** Points are `(x, y)` in the normalised frame of the image: the image spans

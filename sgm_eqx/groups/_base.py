@@ -1,18 +1,20 @@
 """The interface every group action implements."""
 
 import abc
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 import equinox as eqx
 from jaxtyping import Array, Float
 
-# `typing.Self` is not used: beartype (run on every sgm_eqx function by the jaxtyping import
-# hook in the tests) rejects `Self` outside classes it decorates itself. A bound TypeVar says
-# the same thing to pyright and works under beartype.
-_Action = TypeVar("_Action", bound="AbstractGroupAction")
+# The concrete action's own type. The base is generic in it
+# (`class Affine2D(AbstractImageAction["Affine2D"])`) so that `compose` takes and returns the
+# concrete type. `typing.Self` cannot say this: an override may not narrow a `Self` parameter
+# (`compose(self, other: Self)`), so every action's `compose` would be an incompatible override
+# for pyright; and beartype rejects `Self` outside classes it decorates itself.
+_G = TypeVar("_G", bound="AbstractGroupAction[Any]")
 
 
-class AbstractGroupAction(eqx.Module):
+class AbstractGroupAction(eqx.Module, Generic[_G]):
     """One element `g` of a transformation group together with how it acts on inputs.
 
     An element is a pytree: a batch of elements is one instance whose array leaves carry
@@ -33,24 +35,30 @@ class AbstractGroupAction(eqx.Module):
     - `from_params(eta)` is a group homomorphism along each ray:
       `from_params(s * eta).compose(from_params(t * eta)) == from_params((s + t) * eta)`.
 
-    **Implementing an action:** write `n_params` (static field), `identity`,
-    `from_params`, `with_params`, `compose`, `inverse`, `apply` and `describe`.
+    **Implementing an action:** subclass `AbstractGroupAction["MyAction"]` (the type
+    parameter is the action's own type: `compose` takes and returns a `MyAction`) and write
+    `n_params` (static field), `identity`, `from_params`, `with_params`, `compose`, `inverse`,
+    `apply` and `describe`. `identity` and `from_params` take the action's own keyword-only
+    static configuration (`order=...`, `generators=...`), which differs from action to
+    action; generic code builds elements from a template with `with_params` instead.
     """
 
     n_params: eqx.AbstractVar[int]
 
+    # `*args: Any, **config: Any` is the typing spec's gradual signature: each action declares
+    # its own keyword-only configuration (`order=...`, `generators=...`) in its override.
     @classmethod
     @abc.abstractmethod
-    def identity(cls: type[_Action], **config) -> _Action:
+    def identity(cls, *args: Any, **config: Any) -> _G:
         """The identity element, with the given static configuration."""
 
     @classmethod
     @abc.abstractmethod
-    def from_params(cls: type[_Action], eta: Float[Array, " n_params"], **config) -> _Action:
+    def from_params(cls, eta: Float[Array, " n_params"], *args: Any, **config: Any) -> _G:
         """The element with transformation parameters `eta` and the given configuration."""
 
     @abc.abstractmethod
-    def with_params(self: _Action, eta: Float[Array, " n_params"]) -> _Action:
+    def with_params(self, eta: Float[Array, " n_params"]) -> _G:
         """A new element of the same kind and static configuration as `self`, built from `eta`.
 
         This is how generic code (losses, models) turns network outputs into elements: it
@@ -59,11 +67,11 @@ class AbstractGroupAction(eqx.Module):
         """
 
     @abc.abstractmethod
-    def compose(self: _Action, other: _Action) -> _Action:
+    def compose(self, other: _G) -> _G:
         """Return `self ∘ other` (`other` acts first)."""
 
     @abc.abstractmethod
-    def inverse(self: _Action) -> _Action:
+    def inverse(self) -> _G:
         """Return the inverse element."""
 
     @abc.abstractmethod

@@ -1,7 +1,6 @@
 """Colour transformations in HSV space (App. C.5 of Allingham et al. 2024)."""
 
 import functools
-from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -33,7 +32,7 @@ def _wrap_hue(params: Float[Array, "*batch 3"]) -> Float[Array, "*batch 3"]:
     return params.at[..., 0].set(jnp.mod(params[..., 0], 1.0))
 
 
-class HSVColor(AbstractGroupAction):
+class HSVColor(AbstractGroupAction["HSVColor"]):
     """A colour transformation of RGB images: hue rotation and saturation/value scaling.
 
     With `params = (η_h, η_s, η_v)` every pixel's HSV triple is mapped as (eq. 25 of
@@ -59,11 +58,11 @@ class HSVColor(AbstractGroupAction):
 
     - `params`: `Float[Array, "3"]` = `(hue shift [turns, in [0, 1)], log saturation factor,
       log value factor)`; leading batch axes allowed for a batch of elements.
-    - `n_params`: always 3 (class constant).
+    - `n_params`: always 3 (static).
     """
 
     params: Float[Array, "*batch 3"]
-    n_params: ClassVar[int] = 3
+    n_params: int = eqx.field(static=True, default=3, init=False)
 
     def __init__(self, params: Float[Array, "*batch 3"]):
         """Build the element from `(η_h, η_s, η_v)`; the hue is wrapped into `[0, 1)`."""

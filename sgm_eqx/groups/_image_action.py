@@ -1,7 +1,7 @@
 """The base of every action that moves image content by a map of the plane."""
 
 import abc
-from typing import cast, get_args
+from typing import Any, TypeVar, cast, get_args
 
 import equinox as eqx
 import jax
@@ -24,8 +24,10 @@ IMAGE_MODES: tuple[str, ...] = get_args(Mode)
 # could turn its outermost pixels, whose sources lie exactly at `0` or `n - 1`, into `cval`.
 _EDGE_TOLERANCE = 1e-3
 
+_I = TypeVar("_I", bound="AbstractImageAction[Any]")
 
-class AbstractImageAction(AbstractGroupAction):
+
+class AbstractImageAction(AbstractGroupAction[_I]):
     """A group action on images `"H W C"` by an invertible map of the plane.
 
     Subclasses say how the element moves points (`transform_points`) and how it composes

@@ -7,7 +7,7 @@ from jaxtyping import Array, Float
 from ._base import AbstractGroupAction
 
 
-class Product(AbstractGroupAction):
+class Product(AbstractGroupAction["Product"]):
     """The direct product `G_1 x G_2` of two actions on the same kind of input.
 
     An element is a pair `(g_1, g_2) = (first, second)`. Group operations are componentwise:

@@ -23,7 +23,7 @@ def _sct_points(b: Float[Array, "2"], p: Float[Array, "*batch 2"]) -> Float[Arra
     return jnp.where(singular, jnp.full_like(out, 1e6), out)
 
 
-class SpecialConformal(AbstractImageAction):
+class SpecialConformal(AbstractImageAction["SpecialConformal"]):
     """A special conformal transformation of the plane, acting on points and on images.
 
     With vector parameter `b = eta` (shape `(2,)`), the element maps a point `x` (normalised

@@ -169,6 +169,7 @@ def test_product_params_split_and_apply_order():
     eta = jnp.asarray([0.1, 0.0, 0.0, 0.0, 0.0, 0.25, 0.0, 0.0], dtype=jnp.float32)
     g = Product.from_params(eta, first=first, second=second)
     assert g.n_params == 8
+    assert isinstance(g.second, HSVColor)
     np.testing.assert_allclose(np.asarray(g.second.params), [0.25, 0.0, 0.0])
     x = jnp.asarray(np.random.default_rng(5).uniform(0.3, 0.6, (6, 6, 3)), dtype=jnp.float32)
     np.testing.assert_allclose(
@@ -197,7 +198,7 @@ F32 = jnp.float32
         ),
         (lambda: Affine2D.identity(order=2), ValueError, r"order=.*\(0, 1, 3\)"),
         (lambda: Affine2D.identity(mode="edge"), ValueError, r"mode=.*'edge'"),
-        (lambda: Affine2D(jnp.eye(2)), ValueError, r"matrix=.*\(3, 3\)"),
+        (lambda: Affine2D(matrix=jnp.eye(2)), ValueError, r"matrix=.*\(3, 3\)"),
         (lambda: HSVColor.from_params(jnp.zeros(2, F32)), ValueError, r"eta=.*3 parameters"),
         (lambda: HSVColor.identity().apply(jnp.zeros((4, 4, 1), F32)), ValueError, r"x=.*RGB"),
         (
@@ -220,7 +221,12 @@ F32 = jnp.float32
             ValueError,
             r"eta=.*\(8,\)",
         ),
-        (lambda: Product(Affine2D.identity(), "hsv"), TypeError, r"second=.*group action"),
+        (
+            # a wrong type on purpose: the runtime check is what this case tests
+            lambda: Product(Affine2D.identity(), "hsv"),  # pyright: ignore[reportArgumentType]
+            TypeError,
+            r"second=.*group action",
+        ),
     ],
 )
 def test_bad_input_raises_a_clear_error_naming_the_argument(plain_user, call, error, match):

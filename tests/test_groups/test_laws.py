@@ -9,6 +9,7 @@ an unbatched call), gradients in `test_gradients.py`.
 """
 
 import functools
+from typing import Any
 
 import hypothesis.strategies as st
 import jax
@@ -16,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given
-from strategies import ACTIONS, blob, ray_scalars
+from strategies import ACTIONS, ActionCase, blob, ray_scalars
 
 NAMES = list(ACTIONS)
 IMAGE_NAMES = [name for name, case in ACTIONS.items() if case.images is not None]
@@ -31,7 +32,7 @@ def assert_close(actual, expected, rtol):
         np.testing.assert_array_less(np.abs(a - b), rtol * scale)
 
 
-def _all_laws(case, eta1, eta2, eta3, s, t, probe):
+def _all_laws(case, eta1, eta2, eta3, s, t, probe) -> dict[str, tuple[Any, Any]]:
     c = case.canonical
     # `from_params` is traced once, vmapped over every parameter vector the laws need (a
     # batch of elements is one pytree with a leading axis); this keeps compilation short.
@@ -54,7 +55,7 @@ def _all_laws(case, eta1, eta2, eta3, s, t, probe):
         ),
         # Elements built one at a time (`case.make` above, unbatched) and in a vmapped batch.
         "with_params": (jax.vmap(c)(via_template), jnp.stack([c(case.make(eta1)), c(h)])),
-        "closure": (g.compose(h), inv, e, g),
+        "closure": ((g.compose(h), inv, e), g),
     }
 
 
@@ -73,7 +74,7 @@ def image_compatibility(name: str):
     return jax.jit(functools.partial(_image_compatibility, ACTIONS[name]))
 
 
-def draw_laws(name, data):
+def draw_laws(name, data) -> tuple[dict[str, tuple[Any, Any]], ActionCase]:
     """Draw every input of `_all_laws` and evaluate it."""
     case = ACTIONS[name]
     etas = data.draw(st.tuples(case.params, case.params, case.params))
@@ -111,7 +112,7 @@ def test_compose_is_associative(name, data):
 def test_compose_and_inverse_stay_in_the_group(name, data):
     # Closure: same class, same static configuration (tree structure) and leaf shapes, finite.
     out, _ = draw_laws(name, data)
-    *results, g = out["closure"]
+    results, g = out["closure"]
     for result in results:
         assert type(result) is type(g)
         assert jax.tree.structure(result) == jax.tree.structure(g)
@@ -148,6 +149,7 @@ def test_composed_element_acts_like_successive_actions_on_images(name, data):
     # One resampling vs two: equal up to the interpolation error of the smooth test images;
     # the tolerance of each action is justified in `strategies.ACTIONS`.
     case = ACTIONS[name]
+    assert case.image_params is not None and case.images is not None  # an image action
     eta1, eta2, image = jax.tree.map(
         jnp.asarray, data.draw(st.tuples(case.image_params, case.image_params, case.images))
     )
