@@ -294,7 +294,7 @@ class ConditionalDiagNormal(AbstractConditionalNormal):
 
     mlp: ReluMLP
     shape: tuple[int] = eqx.field(static=True)
-    cond_shape: tuple[int] = eqx.field(static=True)
+    cond_shape: tuple[int, ...] | None = eqx.field(static=True)
 
     def __init__(
         self,

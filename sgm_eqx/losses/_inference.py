@@ -100,6 +100,7 @@ def inference_loss(
     eta_v, poison = guard_non_finite(eta_v)
     zero = jnp.zeros((), x.dtype)
 
+    eta_x = None
     if needs_x:
         eta_x = jax.vmap(lambda k: q_eta(net, loc[0], scale[0], k))(jr.split(k_noise_x, n_samples))
         eta_x, poison_x = guard_non_finite(eta_x)
@@ -115,6 +116,7 @@ def inference_loss(
         )
     else:
         # T_{f(x)} ∘ T_{f(x_rnd)}^{-1} ∘ T_{η_rnd}
+        assert eta_x is not None  # needs_x
         loops = jax.vmap(lambda eo, ei, er: composed_loop(template, eo, ei, er))(
             eta_x, eta_v, eta_rnd
         )
@@ -124,6 +126,7 @@ def inference_loss(
     loss = ssl + poison
     invertibility = zero
     if invertibility_weight != 0.0:
+        assert eta_x is not None  # needs_x
         g = template.with_params(eta_x[0])
         invertibility = mse(x, g.inverse().apply(g.apply(x)))
         loss = loss + invertibility_weight * invertibility
@@ -137,6 +140,7 @@ def inference_loss(
         loss = loss + loop_weight * loop_huber
     eta_huber = zero
     if eta_huber_weight != 0.0:
+        assert eta_x is not None  # needs_x
         eta_huber = jnp.mean(optax.losses.huber_loss(eta_x, delta=huber_delta))
         loss = loss + eta_huber_weight * eta_huber
     aux = {

@@ -83,7 +83,7 @@ class ConditionalNormal(AbstractConditionalNormal):
     mlp: MLP
     out: eqx.nn.Linear
     shape: tuple[int] = eqx.field(static=True)
-    cond_shape: tuple[int] = eqx.field(static=True)
+    cond_shape: tuple[int, ...] | None = eqx.field(static=True)
 
     def __init__(self, dim: int, cond_dim: int, hidden: tuple[int, ...], *, key: PRNGKeyArray):
         """Build the MLP and its zero-initialised output layer.
@@ -151,7 +151,7 @@ class TransformationFlow(AbstractDistribution):
     feature_extractor: AbstractImageEncoder
     unbounded: Transformed
     shape: tuple[int] = eqx.field(static=True)
-    cond_shape: tuple[int, int, int] = eqx.field(static=True)
+    cond_shape: tuple[int, ...] | None = eqx.field(static=True)
     eta_bound: tuple[float, ...] | None = eqx.field(static=True)
     squash: bool = eqx.field(static=True)
 
@@ -437,7 +437,7 @@ class ImageConditioned(AbstractDistribution):
 
     dist: AbstractDistribution
     shape: tuple[int, ...] = eqx.field(static=True)
-    cond_shape: tuple[int, int, int] = eqx.field(static=True)
+    cond_shape: tuple[int, ...] | None = eqx.field(static=True)
 
     def __init__(self, dist: AbstractDistribution, image_shape: tuple[int, int, int]):
         """Wrap `dist`.

@@ -38,8 +38,11 @@ def _scale_labels(params):
     """
 
     def label(path, _leaf):
-        last = path[-1] if path else None
-        is_scale = isinstance(last, jax.tree_util.GetAttrKey) and last.name == "raw_scale"
+        is_scale = (
+            len(path) > 0
+            and isinstance(path[-1], jax.tree_util.GetAttrKey)
+            and path[-1].name == "raw_scale"
+        )
         return "scale" if is_scale else "default"
 
     return jax.tree_util.tree_map_with_path(label, params)

@@ -301,6 +301,13 @@ class AugVAE(AbstractVAE):
     vae: VAE
     sgm: SGM
 
+    # Written out although it is the dataclass one: a type checker counts the base's
+    # `image_shape` AbstractVar (a property here) as a constructor argument (equinox#1123).
+    def __init__(self, vae: VAE, sgm: SGM):
+        """Pair a VAE with a trained SGM on images of the same shape."""
+        self.vae = vae
+        self.sgm = sgm
+
     def __check_init__(self):
         _check_same_shape("AugVAE", self.vae, self.sgm)
 
@@ -367,6 +374,13 @@ class InvVAE(AbstractVAE):
     vae: VAE
     sgm: SGM
     eta_scale: Float[Array, " n_params"]
+
+    # Written out although it is the dataclass one (see `AugVAE.__init__`).
+    def __init__(self, vae: VAE, sgm: SGM, eta_scale: Float[Array, " n_params"]):
+        """Pair a VAE of prototypes with a trained SGM and the proposal scale ε."""
+        self.vae = vae
+        self.sgm = sgm
+        self.eta_scale = eta_scale
 
     def __check_init__(self):
         _check_same_shape("InvVAE", self.vae, self.sgm)

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+from typing import TypeVar
 
 import equinox as eqx
 import jax
@@ -15,6 +16,8 @@ from tqdm.auto import tqdm
 from ..train import batch_indices, train_step
 from ._bounds import iwlb, reconstruction_mse
 from ._models import AbstractVAE
+
+_Model = TypeVar("_Model", bound=AbstractVAE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,13 +90,13 @@ def beta_schedule(config: VAETrainConfig, step: Array) -> Float[Array, ""]:
 
 def fit_vae(
     key: PRNGKeyArray,
-    model: AbstractVAE,
+    model: _Model,
     train_images: Float[Array, "N H W C"],
     config: VAETrainConfig,
     *,
     progress: bool = True,
     log_every: int = 100,
-) -> tuple[AbstractVAE, list[tuple[int, float]]]:
+) -> tuple[_Model, list[tuple[int, float]]]:
     """Train `model` (only its `trainable()` part) by minimising its mean training loss.
 
     Each step draws a batch ([`sgm_eqx.train.batch_indices`][]: epochs of permutations)
@@ -101,7 +104,8 @@ def fit_vae(
     AugVAE or η for InvVAE). A plain Python loop around [`sgm_eqx.train.train_step`][]
     (a non-finite update is skipped, and the mean loss of a logging window then raises).
 
-    **Returns:** `(model, history)` with `history` a list of `(step, mean loss)`.
+    **Returns:** `(model, history)`: the trained model (of the type given) and `history`, a
+    list of `(step, mean loss)`.
     """
     images = jnp.asarray(train_images)
     if images.ndim != 4 or tuple(images.shape[1:]) != tuple(model.image_shape):
