@@ -8,6 +8,7 @@ surfaces as a shape error deep inside a jitted training step.
 import os
 import pathlib
 import zipfile
+from collections.abc import Mapping
 
 import jax
 import jax.random as jr
@@ -240,7 +241,7 @@ def _read_dsprites_archive(f, source: str, *, n: int | None, key) -> dict:
 
 
 def load_npz(
-    path: str | os.PathLike | dict[str, str | os.PathLike],
+    path: str | os.PathLike | Mapping[str, str | os.PathLike],
     key: PRNGKeyArray | None = None,
     *,
     n: int | None = None,
@@ -269,7 +270,7 @@ def load_npz(
 
     **Returns:** a `Dataset`; images keep the file's order.
     """
-    if isinstance(path, dict):
+    if isinstance(path, Mapping):
         unknown = sorted(set(path) - set(SPLITS))
         if unknown or "train" not in path:
             raise ValueError(

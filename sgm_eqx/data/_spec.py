@@ -175,9 +175,11 @@ def load_data(spec: "str | Dataset | np.ndarray", key: PRNGKeyArray) -> Dataset:
         n = opts.pop("n", 6000)
         return make_pose_dataset(key, n, **opts, **split_kw)
     if parsed.kind == "npz":
-        return load_npz(parsed.path, key, n=opts.get("n"), **split_kw)  # pyright: ignore
+        assert parsed.path is not None  # a file, or files per split (parse_data_spec)
+        return load_npz(parsed.path, key, n=opts.get("n"), **split_kw)
     if parsed.kind == "images":
-        return load_image_folder(parsed.path, key, **opts, **split_kw)  # pyright: ignore
+        assert isinstance(parsed.path, str)  # one folder (parse_data_spec)
+        return load_image_folder(parsed.path, key, **opts, **split_kw)
     directory = str(parsed.path)
     data = load_mnist(directory)
     if parsed.kind == "mnist":

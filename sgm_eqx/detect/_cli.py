@@ -141,9 +141,10 @@ def run(args: argparse.Namespace) -> int:
     n_test = max(1, x0.shape[0] // 5)
     train, test = slice(n_test, None), slice(0, n_test)
 
+    _, height, width, n_channels = x0.shape
     model = make_symmetry_model(
         k_model,
-        image_shape=tuple(x0.shape[1:]),  # pyright: ignore
+        image_shape=(height, width, n_channels),
         latent_size=args.latent_size,
         channels=args.channels,
         widths=widths,

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ._basis import QUADRATIC_TERMS, basis_indices, coefficient_fields
+from ._basis import QUADRATIC_TERMS, BasisName, basis_indices, coefficient_fields
 
 
 def generator_abs_cos(
@@ -39,9 +39,9 @@ def wasserstein_1d(a: Float[Array, " N"], b: Float[Array, " M"]) -> Float[Array,
     return jnp.mean(jnp.abs(jnp.quantile(a, qs) - jnp.quantile(b, qs)))
 
 
-def alpha_table(alpha: np.ndarray, basis: str) -> dict[str, float]:
+def alpha_table(alpha: np.ndarray, basis: BasisName) -> dict[str, float]:
     """Name -> coefficient for a basis' terms (for reports)."""
-    return {QUADRATIC_TERMS[i]: float(a) for i, a in zip(basis_indices(basis), alpha, strict=True)}  # pyright: ignore
+    return {QUADRATIC_TERMS[i]: float(a) for i, a in zip(basis_indices(basis), alpha, strict=True)}
 
 
 def plot_flow_field(

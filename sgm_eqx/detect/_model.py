@@ -71,10 +71,10 @@ class LatentSymmetryModel(eqx.Module):
     image_shape: tuple[int, int, int] = eqx.field(static=True)
     latent_size: int = eqx.field(static=True)
     channels: int = eqx.field(static=True)
-    basis: str = eqx.field(static=True)
+    basis: BasisName = eqx.field(static=True)
 
     def __check_init__(self):
-        k = basis_size(self.basis)  # pyright: ignore
+        k = basis_size(self.basis)
         d2 = self.latent_size**2
         if self.alpha_raw.shape != (k,) or self.latent_basis.shape != (k, d2, d2):
             raise ValueError(
@@ -141,7 +141,8 @@ def make_symmetry_model(
             f"{latent_size}, {channels}"
         )
     k = basis_size(basis)
-    n_in = image_shape[0] * image_shape[1] * image_shape[2]
+    h, w, c = image_shape
+    n_in = h * w * c
     n_lat = channels * latent_size**2
     k_enc, k_dec, k_t, k_a = jr.split(key, 4)
     alpha_raw = jr.normal(k_a, (k,))
@@ -152,7 +153,7 @@ def make_symmetry_model(
         t_net=DenseNet(2 * n_in, 1, t_widths, key=k_t),
         alpha_raw=alpha_raw,
         latent_basis=basis_matrices(latent_size, latent_size, basis),
-        image_shape=tuple(image_shape),  # pyright: ignore
+        image_shape=(h, w, c),
         latent_size=latent_size,
         channels=channels,
         basis=basis,

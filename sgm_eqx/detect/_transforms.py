@@ -82,7 +82,7 @@ class OneParameterTransform(eqx.Module):
         return self.kind == "sct"
 
     def _affine_generator(self) -> np.ndarray:
-        return sum(_AFFINE_GENERATORS[p] for p in self.kind.split("+"))  # pyright: ignore
+        return sum((_AFFINE_GENERATORS[p] for p in self.kind.split("+")), start=np.zeros((3, 3)))
 
     def alpha_true(self) -> Float[Array, "12"]:
         """Quadratic-basis coefficients of the image generator `G = -V·∇` (not normalised)."""

@@ -186,7 +186,7 @@ def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
                 f"`--set {item}`: unknown section {section!r}; expected model, inference or flow."
             )
         target = getattr(config, section) if section else config
-        names = {f.name for f in dataclasses.fields(target)}  # pyright: ignore[reportArgumentType]
+        names = {f.name for f in dataclasses.fields(target)}
         if field not in names or (not section and field in ("model", "inference", "flow")):
             raise ValueError(
                 f"`--set {item}`: {section or 'TrainConfig'} has no field {field!r}; "
@@ -204,7 +204,7 @@ def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
         fields = changes[section]
         target = getattr(config, section) if section else config
         try:
-            new = dataclasses.replace(target, **{f: v for f, (v, _) in fields.items()})  # pyright: ignore
+            new = dataclasses.replace(target, **{f: v for f, (v, _) in fields.items()})
         except (ValueError, TypeError) as err:
             message = _PREFIX.sub("", str(err))
             named = [item for f, (_, item) in fields.items() if f"{f}=" in str(err)]

@@ -53,7 +53,7 @@ def load_trained(
         if has_checkpoint(directory, stage):
             state, config = load_checkpoint(
                 directory,
-                stage,  # pyright: ignore[reportArgumentType]
+                stage,
                 which=which,
                 fallback=False,
             )

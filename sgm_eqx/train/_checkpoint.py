@@ -272,22 +272,23 @@ def load_checkpoint(
     problems = []
     for path, digest in candidates:
         why = verify_checkpoint(path, digest)
+        state = None
         if why is None:
             try:
                 state = eqx.tree_deserialise_leaves(path, template)
             except Exception as err:  # truncated / wrong structure: numpy and pickle errors vary
                 why = f"it cannot be read ({type(err).__name__}: {err})"
-        if why is None:
+        if state is not None:
             if problems:
                 message = (
                     f"checkpoint {problems[-1][0]} is unusable: {problems[-1][1]}; using the "
-                    f"previous good checkpoint {path} (step {int(state.step)})"  # pyright: ignore
+                    f"previous good checkpoint {path} (step {int(state.step)})"
                 )
                 if report is None:
                     warnings.warn(message, CheckpointFallbackWarning, stacklevel=2)
                 else:
                     report(message)
-            return state, config  # pyright: ignore[reportPossiblyUnboundVariable]
+            return state, config
         problems.append((path, why))
         if not fallback:
             older = len(candidates) > 1
