@@ -31,9 +31,10 @@ def parts():
     # A linear-Gaussian p(η | x̂) keeps compile times small; the real flow is exercised by
     # the training tests.
     flow = LinearGaussianFlow(k1)
-    oracle = OracleNet(orientation(prototype()))
+    oracle = OracleNet(phi0=orientation(prototype()))
     random_net = make_inference_net(k2, image_shape=(SIZE, SIZE, 1), n_params=1, hidden=(32,))
     head = random_net.head
+    assert head.bias is not None
     random_net = eqx.tree_at(
         lambda n: (n.head.weight, n.head.bias),
         random_net,
@@ -48,7 +49,7 @@ def parts():
         sgm=sgm,
         oracle=sgm(oracle),
         random=sgm(random_net),
-        identity=sgm(ConstantNet(jnp.zeros(1))),
+        identity=sgm(ConstantNet(eta=jnp.zeros(1))),
         aug=UniformAugmentation.symmetric((AUG,)),
         xs=xs,
     )
@@ -71,7 +72,7 @@ def _floor(xs, key, n):
     thetas = jr.uniform(key, (xs.shape[0], n), minval=-AUG, maxval=AUG)
 
     def one(x, ts):
-        back = jax.vmap(lambda t: Rotation2D(-t).apply(Rotation2D(t).apply(x)))(ts)
+        back = jax.vmap(lambda t: Rotation2D(theta=-t).apply(Rotation2D(theta=t).apply(x)))(ts)
         return jnp.mean(jnp.square(back - x[None]))
 
     return float(jnp.mean(jax.jit(jax.vmap(one))(xs, thetas)))
@@ -110,12 +111,12 @@ def test_invertibility_loss_is_positive_when_content_leaves_the_frame(parts, get
     from sgm_eqx.losses import invertibility_loss
 
     x = prototype()
-    net = ConstantNet(jnp.array([0.0]))
+    net = ConstantNet(eta=jnp.array([0.0]))
     big = eqx.tree_at(lambda m: m.inference_net, parts["identity"], net)
     assert float(invertibility_loss(big, x, getkey())[0]) < 1e-10
     # A rotation by π/4 moves corner content out and back: a clearly positive loss.
     turned = eqx.tree_at(
-        lambda m: m.inference_net, parts["identity"], ConstantNet(jnp.array([0.785]))
+        lambda m: m.inference_net, parts["identity"], ConstantNet(eta=jnp.array([0.785]))
     )
     assert float(invertibility_loss(turned, x, getkey())[0]) > 1e-6
 

@@ -85,6 +85,7 @@ def test_sampling_is_deterministic_given_key():
     assert not np.array_equal(np.asarray(a.latents), np.asarray(c.latents))
     assert a.images.shape == (12, 16, 16, 1)
     assert float(a.images.min()) >= 0.0 and float(a.images.max()) <= 1.0
+    assert a.latents is not None
     np.testing.assert_array_equal(np.asarray(a.labels), np.asarray(a.latents[:, 0]).astype(int))
 
 
@@ -173,7 +174,7 @@ def test_affine_element_maps_pose_to_pose():
     l2 = jnp.asarray([2.0, 0.9, 0.5, 0.45, 0.7])
     a = dsprites_pose(l2) @ jnp.linalg.inv(dsprites_pose(l1))
     img1, img2 = _render(jnp.stack([l1, l2]))
-    warped = np.asarray(Affine2D(a, order=1).apply(jnp.asarray(img1)[..., None]))[..., 0]
+    warped = np.asarray(Affine2D(matrix=a, order=1).apply(jnp.asarray(img1)[..., None]))[..., 0]
     assert np.abs(warped - img2).mean() < 0.015
 
 

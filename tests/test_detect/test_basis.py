@@ -1,6 +1,7 @@
 """Generator bases: Shannon–Whittaker derivatives and the flows they generate."""
 
 import math
+from typing import Literal
 
 import jax.numpy as jnp
 import jax.random as jr
@@ -29,7 +30,11 @@ def test_separable_generator_equals_dense_basis_matrices(getkey):
 
     h, w = 6, 5
     img = jr.normal(getkey(), (h, w))
-    for basis, k in (("quadratic", 12), ("affine", 6)):
+    cases: tuple[tuple[Literal["quadratic", "affine"], int], ...] = (
+        ("quadratic", 12),
+        ("affine", 6),
+    )
+    for basis, k in cases:
         alpha = jr.normal(getkey(), (k,))
         dense = generator_matrix(alpha, basis_matrices(h, w, basis)) @ img.ravel()
         np.testing.assert_allclose(apply_generator(alpha, img), dense.reshape(h, w), atol=1e-4)

@@ -56,7 +56,10 @@ def smooth_image(key, size=SIZE):
     ys, xs = jnp.meshgrid(jnp.linspace(-1, 1, size), jnp.linspace(-1, 1, size), indexing="ij")
     centres = jr.uniform(key, (3, 2), minval=-0.3, maxval=0.3)
     img = sum(
-        (0.5 + 0.25 * i) * jnp.exp(-((xs - c[0]) ** 2 + (ys - c[1]) ** 2) / 0.18)
-        for i, c in enumerate(centres)
+        (
+            (0.5 + 0.25 * i) * jnp.exp(-((xs - c[0]) ** 2 + (ys - c[1]) ** 2) / 0.18)
+            for i, c in enumerate(centres)
+        ),
+        start=jnp.zeros_like(xs),
     )
     return img[..., None].astype(jnp.float32)

@@ -155,8 +155,8 @@ def compiles():
     _a, _b = jr.split(jr.key(0))  # the commands make keys before loading data: warm those up
     seen: list[str] = []
 
-    def listener(event, duration, **kwargs):
-        del duration
+    def listener(event: str, duration_secs: float, **kwargs: str | int) -> None:
+        del duration_secs
         if event == "/jax/core/compile/backend_compile_duration":
             seen.append(str(kwargs.get("fun_name")))
 

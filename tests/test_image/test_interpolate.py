@@ -1,6 +1,7 @@
 """`map_coordinates` / `resample`: parity with scipy, gradients, bad input."""
 
 import functools
+from typing import Any
 
 import jax
 import jax.extend
@@ -168,7 +169,9 @@ def test_map_coordinates_works_under_vmap_and_jit():
     ],
 )
 def test_map_coordinates_rejects_bad_input_naming_the_argument(plain_user, kwargs, error, match):
-    args = dict(image=np.zeros((4, 4), np.float32), coords=np.zeros((2, 5), np.float32))
+    args: dict[str, Any] = dict(
+        image=np.zeros((4, 4), np.float32), coords=np.zeros((2, 5), np.float32)
+    )
     args.update(kwargs)
     image, coords = jnp.asarray(args.pop("image")), jnp.asarray(args.pop("coords"))
     with pytest.raises(error, match=match):

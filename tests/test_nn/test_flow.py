@@ -1,3 +1,5 @@
+from typing import Any
+
 import equinox as eqx
 import jax
 import jax.extend
@@ -8,7 +10,7 @@ from jax.scipy import stats as jstats
 
 IMAGE = (8, 8, 1)
 # One width everywhere: eager initialisation compiles one kernel per weight shape.
-SMALL = dict(flow_layers=2, feature_hidden=(16, 16), base_hidden=(16,), nn_width=16)
+SMALL: dict[str, Any] = dict(flow_layers=2, feature_hidden=(16, 16), base_hidden=(16,), nn_width=16)
 # Perturbation of the zero-initialised heads: large enough for visibly non-Gaussian,
 # x̂-dependent densities, small enough that no spline bin is narrower than the grids below.
 PERTURB = 0.1

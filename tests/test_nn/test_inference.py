@@ -132,10 +132,21 @@ def test_make_inference_net_validates_arguments(getkey):
     # Under the test-suite's import hook, annotated Literal/tuple arguments are rejected by
     # the type checker before our own ValueError (which plain users get) can fire.
     with pytest.raises((ValueError, TypeCheckError), match="backbone"):
-        make_inference_net(getkey(), image_shape=IMAGE, n_params=2, hidden=(4,), backbone="rnn")
+        make_inference_net(
+            getkey(),
+            image_shape=IMAGE,
+            n_params=2,
+            hidden=(4,),
+            backbone="rnn",  # pyright: ignore[reportArgumentType]  (invalid on purpose)
+        )
     with pytest.raises(ValueError, match="eta_bound"):
         make_inference_net(getkey(), image_shape=IMAGE, n_params=2, hidden=(4,), eta_bound=(1.0,))
     with pytest.raises(ValueError, match="eta_bound"):
         make_inference_net(getkey(), image_shape=IMAGE, n_params=2, hidden=(4,), eta_bound=-1.0)
     with pytest.raises((ValueError, TypeCheckError), match="image_shape"):
-        make_inference_net(getkey(), image_shape=(8, 8), n_params=2, hidden=(4,))
+        make_inference_net(
+            getkey(),
+            image_shape=(8, 8),  # pyright: ignore[reportArgumentType]  (invalid on purpose)
+            n_params=2,
+            hidden=(4,),
+        )

@@ -12,6 +12,7 @@ def test_mlp_block_is_dense_gelu_layernorm(getkey):
     x = jr.normal(getkey(), (5,))
     h = x
     for lin in mlp.linears:
+        assert lin.bias is not None
         h = jax.nn.gelu(lin.weight @ h + lin.bias)
         h = (h - h.mean()) / jnp.sqrt(h.var() + 1e-5)  # LayerNorm at init: weight 1, bias 0
     # float32 round-off of a few ops on O(1) values.
@@ -90,14 +91,13 @@ def test_mlp_gradients_match_autodiff_of_dense_gelu_layernorm(getkey):
     from sgm_eqx.nn import MLP
 
     mlp = MLP(5, (7, 3), key=getkey())
-    norms = tuple(
-        eqx.tree_at(
-            lambda n: (n.weight, n.bias),
-            n,
-            (1.0 + 0.3 * jr.normal(getkey(), n.weight.shape), jr.normal(getkey(), n.bias.shape)),
-        )
-        for n in mlp.norms
-    )
+
+    def perturbed(n: eqx.nn.LayerNorm) -> eqx.nn.LayerNorm:
+        assert n.weight is not None and n.bias is not None  # an affine LayerNorm
+        new = (1.0 + 0.3 * jr.normal(getkey(), n.weight.shape), jr.normal(getkey(), n.bias.shape))
+        return eqx.tree_at(lambda m: (m.weight, m.bias), n, new)
+
+    norms = tuple(perturbed(n) for n in mlp.norms)
     mlp = eqx.tree_at(lambda m: m.norms, mlp, norms)
     xs = 2.0 * jr.normal(getkey(), (6, 5))
     c = jr.normal(getkey(), (6, 3))  # a generic linear read-out of the outputs

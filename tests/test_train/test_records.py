@@ -58,7 +58,8 @@ def _events(path):
     data, out, i = path.read_bytes(), [], 0
     while i < len(data):
         (n,) = struct.unpack("<Q", data[i : i + 8])
-        event = event_pb2.Event()
+        # protobuf-generated module: no stubs declare its message classes
+        event = event_pb2.Event()  # pyright: ignore[reportAttributeAccessIssue]
         event.ParseFromString(data[i + 12 : i + 12 + n])
         out.extend((event.step, v.tag, v.simple_value) for v in event.summary.value)
         i += 12 + n + 4

@@ -63,7 +63,7 @@ def log_marginal(x, w, b, sigma):
     """Closed-form log p(x) = log N(x; b, W Wᵀ + σ² I)."""
     d = b.shape[0]
     cov = w @ w.T + sigma**2 * jnp.eye(d)
-    return jstats.multivariate_normal.logpdf(x.reshape(-1), b, cov)
+    return jnp.asarray(jstats.multivariate_normal.logpdf(x.reshape(-1), b, cov))
 
 
 # -- an SGM whose inference net is exact for rotated blob images ---------------------------
@@ -106,7 +106,7 @@ class RotationInvariantPrior(AbstractDistribution):
     The η-distribution of data whose only symmetry is rotation."""
 
     shape: tuple[int, ...] = eqx.field(static=True)
-    cond_shape: tuple[int, ...] = eqx.field(static=True)
+    cond_shape: tuple[int, ...] | None = eqx.field(static=True)
 
     def _log_prob(self, x, condition=None):
         rot = jnp.where(jnp.abs(x[2]) < math.pi, -math.log(2 * math.pi), -jnp.inf)
