@@ -6,7 +6,7 @@ one command, forwarding ``session.posargs`` (``nox -s tests -- -k affine``).
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "docs"]
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 
@@ -38,8 +38,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """Pyright over the package."""
-    session.install("-e", ".[dev]")
+    """Pyright (standard mode, settings in pyproject.toml) over the package and the tests."""
+    # tensorboard: the optional writer and its test import tensorboardX, which must resolve
+    session.install("-e", ".[dev,tensorboard]")
     session.run("pyright", *session.posargs)
 
 
