@@ -27,7 +27,7 @@ import jax.random as jr
 import numpy as np
 
 from sgm_eqx.data import POSE_SUITES, Dataset, PoseClass, make_dsprites, make_pose_dataset
-from sgm_eqx.experiments import class_recovery, infer_all, resample_all, true_poses
+from sgm_eqx.experiments import class_recovery, infer_all, load_trained, resample_all, true_poses
 from sgm_eqx.experiments._args import apply_overrides
 from sgm_eqx.train import get_preset, train
 
@@ -83,15 +83,20 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         checkpoint_every=0,
     )
     config = apply_overrides(config, args.set)
+    checkpoint_dir = pathlib.Path(args.out) / f"checkpoint-{name}"
     t0 = time.perf_counter()
-    model, _ = train(
-        k_train,
-        data.subset("train").images,
-        config,
-        checkpoint_dir=pathlib.Path(args.out) / f"checkpoint-{name}",
-        progress=not args.no_progress,
-    )
-    t_train = time.perf_counter() - t0
+    if args.reuse:
+        model, config, _ = load_trained(checkpoint_dir)
+        t_train = None
+    else:
+        model, _ = train(
+            k_train,
+            data.subset("train").images,
+            config,
+            checkpoint_dir=checkpoint_dir,
+            progress=not args.no_progress,
+        )
+        t_train = round(time.perf_counter() - t0, 1)
     test = data.subset("test")
     _, protos = infer_all(model, test.images)
     variants = resample_all(model, test.images, k_eval, args.variants)
@@ -113,7 +118,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
         "size": args.size,
         "inference_steps": config.inference.steps,
         "flow_steps": config.flow.steps,
-        "train_seconds": round(t_train, 1),
+        "train_seconds": t_train,
         "total_seconds": round(time.perf_counter() - t0, 1),
         "device": f"{jax.devices()[0].platform} ({jax.devices()[0].device_kind})",
         "classes": per_class,
@@ -158,6 +163,12 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", type=int, default=20, help="variants per test image")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the models already trained in OUT/checkpoint-NAME instead of training "
+        "(e.g. after a change of the metrics); --preset and --set are then ignored",
+    )
     parser.add_argument(
         "--set",
         action="append",

@@ -65,7 +65,7 @@ def _one_line(err: BaseException) -> str:
 
 def is_user_error(err: BaseException) -> bool:
     """Whether `err` is the user's to fix (exit 2) rather than a bug (exit 1)."""
-    from .experiments._args import CommandError
+    from ._cli_args import CommandError
 
     if isinstance(err, CommandError):
         return True

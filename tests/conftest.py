@@ -21,6 +21,9 @@ import jaxtyping
 import pytest
 
 jax.config.update("jax_disable_most_optimizations", True)  # in case jax was imported first
+# Four CPU devices, so that data-parallel training can be tested in process
+# (tests/test_train/test_sharding.py); unsharded computations run on the first one.
+jax.config.update("jax_num_cpu_devices", 4)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
 

@@ -17,7 +17,6 @@ from ._eval import (
     generator_abs_cos as generator_abs_cos,
     plot_flow_field as plot_flow_field,
     plot_magnitude_histogram as plot_magnitude_histogram,
-    wasserstein_1d as wasserstein_1d,
 )
 from ._losses import (
     LossWeights as LossWeights,

@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from ..experiments._args import CommandError, blame, check_output_dir, positive_int
+from .._cli_args import CommandError, blame, check_output_dir, positive_int
+from .._stats import wasserstein1
 from ._basis import basis_indices
 from ._data import load_images, read_images
 from ._eval import (
@@ -19,7 +20,6 @@ from ._eval import (
     generator_abs_cos,
     plot_flow_field,
     plot_magnitude_histogram,
-    wasserstein_1d,
 )
 from ._losses import LossWeights
 from ._model import make_symmetry_model
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     t_pred = predict_magnitudes(model, x0[test], xt[test])
     scale = fit_magnitude_scale(t_pred, t_true[test])
     t_fit = np.asarray(scale * t_pred)
-    t_w1 = float(wasserstein_1d(jnp.asarray(t_fit), t_true[test]))
+    t_w1 = wasserstein1(t_fit, np.asarray(t_true[test]))
     t_true_np = np.asarray(t_true[test])
     metrics = {
         "transform": args.transform,

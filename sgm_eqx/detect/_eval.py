@@ -33,12 +33,6 @@ def fit_magnitude_scale(t_pred: Float[Array, " N"], t_true: Float[Array, " N"]) 
     return jnp.sum(t_pred * t_true) / (jnp.sum(t_pred**2) + 1e-30)
 
 
-def wasserstein_1d(a: Float[Array, " N"], b: Float[Array, " M"]) -> Float[Array, ""]:
-    """Wasserstein-1 distance between two empirical 1-d distributions (via quantiles)."""
-    qs = jnp.linspace(0.0, 1.0, 1001)
-    return jnp.mean(jnp.abs(jnp.quantile(a, qs) - jnp.quantile(b, qs)))
-
-
 def alpha_table(alpha: np.ndarray, basis: BasisName) -> dict[str, float]:
     """Name -> coefficient for a basis' terms (for reports)."""
     return {QUADRATIC_TERMS[i]: float(a) for i, a in zip(basis_indices(basis), alpha, strict=True)}

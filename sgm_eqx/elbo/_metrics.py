@@ -7,7 +7,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ..experiments import circular_std
+from .._stats import circular_std
 from ..groups import Affine2D
 from ._model import LIVAE
 

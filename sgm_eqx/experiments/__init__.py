@@ -1,5 +1,12 @@
 """Experiments: metrics, figures and the `sgm-eqx` commands (train, sample, evaluate, ...)."""
 
+from ._batched import (
+    chains_all as chains_all,
+    infer_all as infer_all,
+    log_prob_all as log_prob_all,
+    resample_all as resample_all,
+    sample_all as sample_all,
+)
 from ._figures import (
     AFFINE_PARAM_NAMES as AFFINE_PARAM_NAMES,
     plot_marginals as plot_marginals,
@@ -7,6 +14,7 @@ from ._figures import (
     plot_prototype_chains as plot_prototype_chains,
     plot_prototypes as plot_prototypes,
 )
+from ._io import load_trained as load_trained, write_json as write_json
 from ._metrics import (
     LATENT_RANGES as LATENT_RANGES,
     chain_ratio as chain_ratio,
@@ -22,12 +30,8 @@ from ._metrics import (
 )
 from ._pipeline import (
     evaluate as evaluate,
-    infer_all as infer_all,
-    load_trained as load_trained,
     make_figures as make_figures,
     orbit_coverage as orbit_coverage,
-    resample_all as resample_all,
-    sample_all as sample_all,
     sample_outputs as sample_outputs,
 )
 from ._recovery import (

@@ -5,69 +5,25 @@ bad invocation fails in well under a second with one line that names the flag.
 """
 
 import argparse
-import ast
-import contextlib
 import dataclasses
 import json
-import os
 import pathlib
-import re
 import sys
 
 import numpy as np
 
+from .._cli_args import (
+    _PREFIX,
+    CommandError as CommandError,
+    blame as blame,
+    check_output_dir as check_output_dir,
+    check_output_file as check_output_file,
+    non_negative_int as non_negative_int,
+    parse_value as parse_value,
+    positive_int as positive_int,
+)
 from ..data import DATA_SPEC_HELP, SPLITS, Dataset, load_data, parse_data_spec
 from ..train import TrainConfig
-
-
-class CommandError(Exception):
-    """A user error of an `sgm-eqx` command.
-
-    `sgm_eqx._cli.main` prints it as one line, `sgm-eqx: error: MESSAGE`, and exits with
-    status 2. The message names the flag or file and says what to do.
-    """
-
-
-_PREFIX = re.compile(r"^`[^`]*`:\s*")
-
-
-@contextlib.contextmanager
-def blame(flag: str, value=None):
-    """Re-raise library errors inside the block as a `CommandError` naming `flag`.
-
-    The library's own prefix (`` `load_data(spec='x')`: ``) is replaced by the flag and its
-    value, e.g. `--data x: ...`.
-    """
-    try:
-        yield
-    except CommandError:
-        raise
-    except (ValueError, TypeError, OSError, EOFError, KeyError) as err:
-        text = " ".join(str(err).split()) or repr(err)
-        where = flag if value is None else f"{flag} {value}"
-        raise CommandError(f"{where}: {_PREFIX.sub('', text)}") from err
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """An argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {value}")
-    return value
 
 
 def add_data_argument(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -105,36 +61,6 @@ def load_cli_data(spec: str, key) -> Dataset:
         return load_data(spec, key)
 
 
-def check_output_file(flag: str, path: str, suffix: str | None = None) -> pathlib.Path:
-    """An output file path: not a directory, its parent creatable; nothing is created."""
-    p = pathlib.Path(path)
-    if p.is_dir():
-        raise CommandError(f"{flag} {path}: is a directory; give a file name.")
-    if suffix is not None and p.suffix != suffix:
-        raise CommandError(f"{flag} {path}: expected a {suffix} file name.")
-    _check_creatable(flag, p.parent)
-    return p
-
-
-def check_output_dir(flag: str, path: str) -> pathlib.Path:
-    """An output directory path: not a file, creatable; nothing is created."""
-    p = pathlib.Path(path)
-    if p.exists() and not p.is_dir():
-        raise CommandError(f"{flag} {path}: exists and is not a directory.")
-    _check_creatable(flag, p)
-    return p
-
-
-def _check_creatable(flag: str, p: pathlib.Path) -> None:
-    q = p.absolute()
-    while not q.exists():
-        q = q.parent
-    if not q.is_dir():
-        raise CommandError(f"{flag} {p}: {q} is a file, so the directory cannot be created.")
-    if not os.access(q, os.W_OK):
-        raise CommandError(f"{flag} {p}: {q} is not writable.")
-
-
 def check_split(data: Dataset, split: str, flag: str = "--split") -> Dataset:
     """The examples of `split`, refusing an empty one; prints which examples are used."""
     codes = np.asarray(data.split)
@@ -146,21 +72,6 @@ def check_split(data: Dataset, split: str, flag: str = "--split") -> Dataset:
             "choose another --split, or `all`."
         )
     return data.subset(split)
-
-
-def parse_value(text: str):
-    """A Python literal (`3`, `1e-3`, `(0.5, 0.5)`, `True`) or, failing that, the string.
-
-    `true`, `false` and `none` (any case) are the booleans and `None`: `--set
-    model.inference_angle_readout=false` must not set the (truthy) string "false".
-    """
-    words = {"true": True, "false": False, "none": None}
-    if text.strip().lower() in words:
-        return words[text.strip().lower()]
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:

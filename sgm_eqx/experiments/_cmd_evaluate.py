@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     import jax.random as jr
 
-    from ._pipeline import evaluate, load_trained, write_json
+    from ._io import load_trained, write_json
+    from ._pipeline import evaluate
 
     k_data, k_eval = jr.split(jr.key(args.seed))
     data = load_cli_data(args.data, k_data)

@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     import jax.random as jr
 
-    from ._pipeline import load_trained, make_figures
+    from ._io import load_trained
+    from ._pipeline import make_figures
 
     k_data, k_fig = jr.split(jr.key(args.seed))
     data = load_cli_data(args.data, k_data)

@@ -16,7 +16,7 @@ import jax.random as jr
 
 from ..data import load_data
 from ._args import add_data_argument
-from ._pipeline import load_trained, write_json
+from ._io import load_trained, write_json
 from ._report import plot_report, report_markdown, report_samples, symmetry_report
 
 

@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     import jax.random as jr
 
-    from ._pipeline import load_trained, sample_outputs
+    from ._io import load_trained
+    from ._pipeline import sample_outputs
 
     k_data, k_sample = jr.split(jr.key(args.seed))
     full = load_cli_data(args.data, k_data)

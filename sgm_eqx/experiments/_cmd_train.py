@@ -432,7 +432,9 @@ def _train(stage, k_train, train_x, config, out, common, report) -> None:
 
 def _warn_if_orbits_uncovered(out, train_x, config: TrainConfig) -> None:
     """Print a warning when the η inferred on training data pile up at the augmentation edge."""
-    from ._pipeline import infer_all, load_trained, orbit_coverage
+    from ._batched import infer_all
+    from ._io import load_trained
+    from ._pipeline import orbit_coverage
 
     if not has_checkpoint(out, "inference"):
         return

@@ -21,7 +21,7 @@ from ..data import load_data
 from ..train import PRESET_NAMES, get_preset, train
 from ..vae import AugVAE, VAETrainConfig, evaluate_vae, fit_vae, make_inv_vae, make_vae
 from ._args import add_data_argument
-from ._pipeline import load_trained
+from ._io import load_trained
 
 
 def _ints(text: str) -> tuple[int, ...]:

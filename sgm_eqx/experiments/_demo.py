@@ -23,7 +23,8 @@ import jax.random as jr
 from ..data import make_dsprites
 from ..train import TrainConfig, get_preset, train
 from ._args import positive_int
-from ._pipeline import evaluate, make_figures, write_json
+from ._io import write_json
+from ._pipeline import evaluate, make_figures
 from ._report import plot_report, report_markdown, report_samples, symmetry_report
 
 

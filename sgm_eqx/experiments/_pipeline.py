@@ -1,17 +1,13 @@
-"""What the commands share: load a trained SGM, run it over a dataset, metrics and figures.
+"""What the commands share: a trained SGM's metrics, samples and figures on a dataset.
 
-Everything here takes a trained [`sgm_eqx.SGM`][] and a [`sgm_eqx.data.Dataset`][]; the model
-runs in fixed-size jitted batches (the last batch is padded), so a dataset of any size
-compiles each function once.
+Everything here takes a trained [`sgm_eqx.SGM`][] and a [`sgm_eqx.data.Dataset`][]; the
+model runs over the data through the batched helpers of `_batched.py`, and is loaded by
+`_io.py`.
 """
 
-import json
-import math
 import os
 import pathlib
 
-import equinox as eqx
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
@@ -20,7 +16,8 @@ from jaxtyping import Float, PRNGKeyArray
 from .._sgm import SGM
 from ..data import SHAPES, Dataset, render_dsprites, sample_dsprites_latents
 from ..groups import Affine2D
-from ..train import TrainConfig, has_checkpoint, load_checkpoint
+from ..train import TrainConfig
+from ._batched import chains_all, infer_all, log_prob_all, matrices, resample_all, sample_all
 from ._figures import (
     plot_marginals,
     plot_position_distributions,
@@ -34,130 +31,6 @@ from ._metrics import (
     orbit_variance_ratio,
     resampling_fidelity,
 )
-
-
-def load_trained(
-    checkpoint: str | os.PathLike, *, which: str = "latest"
-) -> tuple[SGM, TrainConfig, str]:
-    """Load the model of a `sgm-eqx train` output directory.
-
-    Uses the newest stage-2 checkpoint (`flow.eqx`) when present, else stage 1
-    (`inference.eqx`); `which="best"` takes the best-by-validation state of that stage
-    instead. A checkpoint whose digest does not match is an error naming the file (no
-    silent fallback to an older one).
-
-    **Returns:** `(model, config, stage)`.
-    """
-    directory = pathlib.Path(checkpoint)
-    for stage in ("flow", "inference"):
-        if has_checkpoint(directory, stage):
-            state, config = load_checkpoint(
-                directory,
-                stage,
-                which=which,
-                fallback=False,
-            )
-            return state.model, config, stage
-    raise FileNotFoundError(
-        f"`--checkpoint {checkpoint}`: no `flow.eqx` or `inference.eqx` found there; run "
-        "`sgm-eqx train --out DIR` first."
-    )
-
-
-def _batched(fn, arrays: tuple, batch_size: int):
-    """Apply a jitted per-batch `fn` to leading-axis chunks of equal size (last one padded)."""
-    n = arrays[0].shape[0]
-    outs = []
-    for start in range(0, n, batch_size):
-        chunk = [a[start : start + batch_size] for a in arrays]
-        m = chunk[0].shape[0]
-        if m < batch_size:
-            chunk = [
-                jnp.concatenate([c, jnp.repeat(c[-1:], batch_size - m, axis=0)]) for c in chunk
-            ]
-        out = fn(*chunk)
-        outs.append(jax.tree_util.tree_map(lambda o, m=m: np.asarray(o[:m]), out))
-    return jax.tree_util.tree_map(lambda *o: np.concatenate(o), *outs)
-
-
-# Module-level jitted batch functions: `eqx.filter_jit` caches on the function object, so
-# defining them once lets every call (evaluate, figures, sample) reuse the compilations.
-# Python ints (`n`) are static under `filter_jit`.
-
-
-@eqx.filter_jit
-def _infer_batch(model: SGM, x):
-    eta = jax.vmap(model.inference_net)(x)
-    protos = jax.vmap(model.prototype)(x)
-    return eta, protos
-
-
-@eqx.filter_jit
-def _sample_batch(model: SGM, protos, keys, n: int):
-    return jax.vmap(lambda p, k: model.sample_eta(p, k, n))(protos, keys)
-
-
-@eqx.filter_jit
-def _resample_batch(model: SGM, x, keys, n: int):
-    return jax.vmap(lambda xi, k: model.resample(xi, k, n))(x, keys)
-
-
-@eqx.filter_jit
-def _chain_batch(model: SGM, x, n: int):
-    return jax.vmap(lambda xi: model.iterate_prototypes(xi, n))(x)
-
-
-@eqx.filter_jit
-def _log_prob_batch(model: SGM, eta, protos):
-    return jax.vmap(model.log_prob)(eta, protos)
-
-
-def infer_all(model: SGM, images, *, batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """`η = f_ω(x)` `(N, d)` and prototypes `x̂` `(N, H, W, C)` for every image."""
-    images = jnp.asarray(images)
-    return _batched(lambda x: _infer_batch(model, x), (images,), batch_size)
-
-
-def sample_all(
-    model: SGM, prototypes, key: PRNGKeyArray, n: int, *, batch_size: int = 32
-) -> np.ndarray:
-    """`n` samples of `p_ψ(η | x̂)` per prototype: `(N, n, d)`."""
-    prototypes = jnp.asarray(prototypes)
-    keys = jr.split(key, prototypes.shape[0])
-    return _batched(lambda p, k: _sample_batch(model, p, k, int(n)), (prototypes, keys), batch_size)
-
-
-def resample_all(
-    model: SGM, images, key: PRNGKeyArray, n: int, *, batch_size: int = 32
-) -> np.ndarray:
-    """`n` resampled variants `T_η(x̂)` per image: `(N, n, H, W, C)`."""
-    images = jnp.asarray(images)
-    keys = jr.split(key, images.shape[0])
-    return _batched(lambda x, k: _resample_batch(model, x, k, int(n)), (images, keys), batch_size)
-
-
-def chains_all(model: SGM, images, n: int, *, batch_size: int = 64):
-    """Prototype chains: `(x̂_1..x̂_n)` `(N, n, H, W, C)` and `η_0..η_{n-1}` `(N, n, d)`."""
-    images = jnp.asarray(images)
-    return _batched(lambda x: _chain_batch(model, x, int(n)), (images,), batch_size)
-
-
-@jax.jit
-def _affine_matrices(etas):
-    return jax.vmap(lambda e: Affine2D.from_params(e).matrix)(etas)
-
-
-def matrices(model: SGM, etas) -> np.ndarray:
-    """`Affine2D` matrices `T(η)` for `η` of any leading shape `(..., d)`."""
-    if not isinstance(model.template, Affine2D):
-        raise TypeError(
-            "dSprites ground-truth metrics need an affine model (`--preset` with action "
-            f"'affine'); this model's action is {type(model.template).__name__}."
-        )
-    etas = jnp.asarray(etas, jnp.float32)
-    flat = etas.reshape(-1, etas.shape[-1])
-    mats = _affine_matrices(flat)
-    return np.asarray(mats).reshape(*etas.shape[:-1], 3, 3)
 
 
 def orbit_coverage(
@@ -239,15 +112,7 @@ def evaluate(
     eta, protos = infer_all(model, x)
     out: dict = {"split": split, "n_examples": len(test), "n_samples": n_samples}
 
-    out["mean_log_prob_inferred"] = float(
-        np.mean(
-            _batched(
-                lambda e, p: _log_prob_batch(model, e, p),
-                (jnp.asarray(eta), jnp.asarray(protos)),
-                128,
-            )
-        )
-    )
+    out["mean_log_prob_inferred"] = float(np.mean(log_prob_all(model, eta, protos)))
     _, chain_etas = chains_all(model, x[: min(len(test), 200)], chain_length)
     out["chain_ratio"] = chain_ratio(chain_etas, eta_scale(config))
     if _has_renderer_latents(data) and isinstance(model.template, Affine2D):
@@ -396,23 +261,3 @@ def make_figures(
             )
         )
     return paths
-
-
-def write_json(obj: dict, path: str | os.PathLike) -> pathlib.Path:
-    """Write `obj` as indented JSON (NaN written as `null`)."""
-
-    def clean(o):
-        if isinstance(o, dict):
-            return {str(k): clean(v) for k, v in o.items()}
-        if isinstance(o, list | tuple):
-            return [clean(v) for v in o]
-        if isinstance(o, float) and not math.isfinite(o):
-            return None
-        if isinstance(o, np.generic):
-            return clean(o.item())
-        return o
-
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(clean(obj), indent=2))
-    return path

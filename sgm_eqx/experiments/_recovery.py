@@ -54,27 +54,71 @@ def _grid(h: int, w: int) -> np.ndarray:
     return x[None, :] + 1j * y[:, None]
 
 
+#: Orders `n` of the axes `arg(μ_n0) / n` that refine the orientation of a shape with no
+#: rotational symmetry (see `moment_poses`).
+_REFINING_ORDERS = (2, 3, 4)
+#: A reference moment `|μ_n0| / s^n` at least this strong refines the orientation.
+_REFINING_STRENGTH = 0.15
+
+
 def _raw_moments(images: np.ndarray, k: int):
-    """Area, centroid, k-th moment angle and central second moments of `(n, H, W)` images."""
+    """Area, centroid, orientation moments and central second moments of `(n, H, W)` images.
+
+    The orientation moments are the complex central moments `μ_pq = E[(z - c)^p
+    conj(z - c)^q] / s^(p + q)` (`s² = E|z - c|²`) that `moment_poses` reads: `(k, 0)` for
+    a shape with `k`-fold symmetry; `(2, 1)` and those of `_REFINING_ORDERS` for `k = 1`.
+    """
     _, h, w = images.shape
     z = _grid(h, w)
     mass = images.sum(axis=(1, 2)) + 1e-12
     c = (images * z).sum(axis=(1, 2)) / mass
     dz = z[None] - c[:, None, None]
-    power = dz * np.abs(dz) ** 2 if k == 1 else dz**k
-    angle = np.angle((images * power).sum(axis=(1, 2))) / k
+    radius = np.sqrt((images * np.abs(dz) ** 2).sum(axis=(1, 2)) / mass) + 1e-12
+    dz_n = dz / radius[:, None, None]
+
+    def moment(p, q):
+        return (images * dz_n**p * np.conj(dz_n) ** q).sum(axis=(1, 2)) / mass
+
+    orders = [(2, 1), *((n, 0) for n in _REFINING_ORDERS)] if k == 1 else [(k, 0)]
+    moments = {pq: moment(*pq) for pq in orders}
     cxx = (images * dz.real**2).sum(axis=(1, 2)) / mass
     cyy = (images * dz.imag**2).sum(axis=(1, 2)) / mass
     cxy = (images * dz.real * dz.imag).sum(axis=(1, 2)) / mass
     area = mass * (2.0 / w) * (2.0 / h)
-    return area, c, angle, np.stack([cxx, cxy, cyy], -1)
+    return area, c, moments, np.stack([cxx, cxy, cyy], -1)
 
 
-def _reference(shape: str, k: int, size: int) -> tuple[float, complex, float, np.ndarray]:
+def _reference(shape: str, k: int, size: int) -> tuple[float, complex, dict, np.ndarray]:
     lat = jnp.zeros((1, 6), jnp.float32)
     img = np.asarray(render_shape(shape, lat, size=size, supersample=4))[:, :, :, 0]
-    area, c, angle, cov = _raw_moments(img.astype(np.float64), k)
-    return float(area[0]), complex(c[0]), float(angle[0]), cov[0]
+    area, c, moments, cov = _raw_moments(img.astype(np.float64), k)
+    return float(area[0]), complex(c[0]), {pq: complex(m[0]) for pq, m in moments.items()}, cov[0]
+
+
+def _orientation(moments: dict, ref: dict, k: int) -> np.ndarray:
+    """`θ` (mod `2π/k`) of every image, relative to the reference shape (`moment_poses`)."""
+    if k > 1:
+        return np.angle(moments[k, 0] * np.conj(ref[k, 0])) / k
+    # coarse full turn: the order-1 moment μ_21 and the order-1 product μ_30 conj(μ_20),
+    # each relative to the reference, weighted by how strong they are in the reference.
+    turns = [
+        moments[2, 1] * np.conj(ref[2, 1]),
+        moments[3, 0] * np.conj(moments[2, 0]) * np.conj(ref[3, 0] * np.conj(ref[2, 0])),
+    ]
+    coarse = np.angle(
+        sum(
+            t / (np.abs(t) + 1e-30) * np.abs(r)
+            for t, r in zip(turns, (ref[2, 1], ref[3, 0] * np.conj(ref[2, 0])), strict=True)
+        )
+    )
+    # refine with the precise axis of the reference's strongest order n: the candidate
+    # (arg μ_n0 - arg ref_n0) / n + 2πj / n nearest to the coarse angle.
+    n = max(_REFINING_ORDERS, key=lambda m: abs(ref[m, 0]))
+    if abs(ref[n, 0]) < _REFINING_STRENGTH:
+        return np.asarray(coarse)
+    base = np.angle(moments[n, 0] * np.conj(ref[n, 0])) / n
+    step = 2 * np.pi / n
+    return base + step * np.round((coarse - base) / step)
 
 
 def moment_poses(
@@ -91,10 +135,10 @@ def moment_poses(
     """
     img = np.asarray(images, np.float64)[..., 0]
     k = pose_class.symmetry_order
-    area0, c0, angle0, cov0 = _reference(pose_class.shape, k, 4 * img.shape[1])
-    area, c, angle, cov = _raw_moments(img, k)
+    area0, c0, ref, cov0 = _reference(pose_class.shape, k, 4 * img.shape[1])
+    area, c, moments, cov = _raw_moments(img, k)
     period = 2 * math.pi / k
-    theta = np.mod(angle - angle0 + period / 2, period) - period / 2
+    theta = np.mod(_orientation(moments, ref, k) + period / 2, period) - period / 2
     log_size = 0.5 * np.log(area / area0)
     ct, st = np.cos(theta), np.sin(theta)
     # second moments in the frame rotated by -θ: C' = R(-θ) C R(θ)

@@ -28,7 +28,7 @@ from jaxtyping import PRNGKeyArray
 
 from .._sgm import SGM
 from ..data import Dataset
-from ._pipeline import infer_all, sample_all
+from ._batched import infer_all, sample_all
 
 #: Width of the 90% interval above which a transformation counts as present. Factors
 #: (`scale`, `aspect`, `saturation`, `value`) are compared on a log scale.

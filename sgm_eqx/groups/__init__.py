@@ -1,7 +1,12 @@
 """Group actions: transformations as typed pytrees that compose, invert and act on inputs."""
 
-from ._affine import Affine2D as Affine2D, params_with_translation as params_with_translation
+from ._affine import (
+    Affine2D as Affine2D,
+    params_with_translation as params_with_translation,
+    translation_map as translation_map,
+)
 from ._base import AbstractGroupAction as AbstractGroupAction
+from ._charts import TranslationColumn as TranslationColumn
 from ._expm import expm_affine as expm_affine
 from ._hsv import HSVColor as HSVColor, passthrough_clip as passthrough_clip
 from ._image_action import (

@@ -51,10 +51,19 @@ def params_with_translation(eta: Float[Array, " n_params"]) -> Float[Array, " n_
     predicts the translation column instead of `t` has no tear there
     ([`sgm_eqx.nn.InferenceNet`][]'s `readout`). `V` is invertible for `|θ| < 2π`.
     """
-    linear, _ = _generator_parts(eta)
-    v = jax.vmap(lambda t: expm_affine_parts(linear, t)[1], out_axes=1)(jnp.eye(2, dtype=eta.dtype))
-    inv, _ = _inverse_parts(v, jnp.zeros(2, dtype=eta.dtype))
+    inv, _ = _inverse_parts(translation_map(eta), jnp.zeros(2, dtype=eta.dtype))
     return jnp.concatenate([inv @ eta[:2], eta[2:]])
+
+
+def translation_map(eta: Float[Array, " n_params"]) -> Float[Array, "2 2"]:
+    """`V = Σ_k B^k / (k + 1)!`: the translation column of `Affine2D.from_params(eta)` is `V t`.
+
+    `B` is the linear block of the generator (from `θ`, the log-scales and the shear,
+    `eta[2:]`); `V` does not depend on `t = eta[:2]`. It is invertible for `|θ| < 2π`.
+    """
+    linear, _ = _generator_parts(eta)
+    eye = jnp.eye(2, dtype=eta.dtype)
+    return jax.vmap(lambda t: expm_affine_parts(linear, t)[1], out_axes=1)(eye)
 
 
 class Affine2D(AbstractImageAction["Affine2D"]):

@@ -2,6 +2,7 @@
 
 import abc
 import functools
+import itertools
 import math
 
 import einops
@@ -39,6 +40,11 @@ def _bounding_bijection(eta_bound: tuple[float, ...], squash: bool) -> AbstractB
     scale = paramax.non_trainable(Scale(jnp.asarray(eta_bound)))
     bij = Chain([Tanh(shape), scale]) if squash else scale
     return paramax.unwrap(bij)
+
+
+def _wrap(angle: Array) -> Array:
+    """`angle` wrapped to `[-π, π)`."""
+    return jnp.mod(angle + jnp.pi, 2 * jnp.pi) - jnp.pi
 
 
 class AbstractConditionalNormal(AbstractDistribution):
@@ -136,7 +142,18 @@ class TransformationFlow(AbstractDistribution):
        For `n_params = 1` each layer is a coupling with no untransformed part, i.e. a
        spline on the single coordinate whose parameters depend on h only;
     4. optional bounding η = η_max ⊙ tanh(u) (flowjax `Tanh` then `Scale`), or scaling
-       η = η_max ⊙ u (`squash=False`, flowjax `Scale`), the last bijection.
+       η = η_max ⊙ u (`squash=False`, flowjax `Scale`);
+    5. optional `angles`: these coordinates live on the circle. The flow's value is
+       wrapped to `[-π, π)`, so the density is the wrapped one,
+       `p(w) = Σ_k p_u(w + 2πk e_angle)` (`k ∈ {-1, 0, 1}`: the flow's mass beyond `±3π`
+       is dropped). A class whose angles sit near `±π` is then one mode, not two, and a
+       uniform rotation has no edges. Without `eta_bound` the flow models an angle in
+       half-turns (`θ / π`), so the whole circle lies inside the splines' `[-3, 3]`
+       (a mode at `±π` in radians would sit on their identity tails);
+    6. optional `chart`, a parameter-free flowjax bijection applied last: the flow then
+       models the chart's coordinates, and η = chart(...) (e.g.
+       [`sgm_eqx.groups.TranslationColumn`][]: the translation column of the map instead
+       of its exponential coordinates).
 
     **Initialisation:** the last layer of every spline conditioner and of the base MLP is
     zero, so every spline is exactly the identity and the base is N(0, I): without
@@ -154,6 +171,8 @@ class TransformationFlow(AbstractDistribution):
     cond_shape: tuple[int, ...] | None = eqx.field(static=True)
     eta_bound: tuple[float, ...] | None = eqx.field(static=True)
     squash: bool = eqx.field(static=True)
+    angles: tuple[int, ...] = eqx.field(static=True)
+    chart: AbstractBijection | None
 
     def __init__(
         self,
@@ -162,6 +181,8 @@ class TransformationFlow(AbstractDistribution):
         *,
         eta_bound: float | tuple[float, ...] | Float[Array, " n_params"] | None = None,
         squash: bool = True,
+        angles: tuple[int, ...] = (),
+        chart: AbstractBijection | None = None,
     ):
         """Assemble the flow from a feature extractor and a feature-conditioned flow.
 
@@ -173,6 +194,11 @@ class TransformationFlow(AbstractDistribution):
           `cond_shape = (feature_extractor.out_size,)` (the features).
         - `eta_bound`: `None`, or η_max (scalar or one per parameter) for η = η_max tanh(u).
         - `squash`: `False` makes it η = η_max u (scaled, not bounded).
+        - `angles`: indices of coordinates on the circle (step 5 above; in the chart's
+          coordinates when there is a chart).
+        - `chart`: `None`, or an unconditional flowjax bijection of shape `(n_params,)`
+          applied last (step 6 above). It must have no array leaves: it is structure, not
+          a parameter (so checkpoints without it load unchanged).
 
         Use [`sgm_eqx.nn.make_transformation_flow`][] for the paper's architecture.
         """
@@ -187,6 +213,24 @@ class TransformationFlow(AbstractDistribution):
         self.cond_shape = feature_extractor.image_shape
         self.eta_bound = _check_eta_bound("TransformationFlow", eta_bound, unbounded.shape[0])
         self.squash = bool(squash)
+        if chart is not None and (
+            chart.shape != self.shape
+            or chart.cond_shape is not None
+            or jax.tree_util.tree_leaves(eqx.filter(chart, eqx.is_array))
+        ):
+            raise ValueError(
+                "`TransformationFlow(chart=...)`: expected an unconditional bijection of "
+                f"shape {self.shape} with no array leaves; got shape {chart.shape}, "
+                f"cond_shape {chart.cond_shape}."
+            )
+        self.chart = chart
+        angles = tuple(int(i) for i in angles)
+        if len(set(angles)) != len(angles) or not all(0 <= i < self.shape[0] for i in angles):
+            raise ValueError(
+                f"`TransformationFlow(angles=...)`: expected distinct indices in "
+                f"[0, {self.shape[0]}); got {angles}."
+            )
+        self.angles = angles
 
     def __check_init__(self):
         if self.unbounded.cond_shape != (self.feature_extractor.out_size,):
@@ -228,12 +272,43 @@ class TransformationFlow(AbstractDistribution):
         return self.log_prob_given_features(eta, self.features(x_hat, key=key))
 
     def _log_prob_features(self, eta, h):
+        log_det = jnp.zeros((), eta.dtype)
+        w = eta
+        if self.chart is not None:
+            w, log_det = self.chart.inverse_and_log_det(eta)
+        if not self.angles:
+            return self._log_prob_unwrapped(w, h) + log_det
+        idx = jnp.asarray(self.angles)
+        w = w.at[idx].set(_wrap(w[idx]))
+        # the wrapped density: the flow's value at every lift w + 2πk of w (k in -1, 0, 1
+        # per angle).
+        lifts = jnp.asarray(list(itertools.product((-1.0, 0.0, 1.0), repeat=len(idx))))
+        shifts = jnp.zeros((lifts.shape[0], w.shape[0]), w.dtype).at[:, idx].set(2 * jnp.pi * lifts)
+        log_probs = jax.vmap(lambda s: self._log_prob_unwrapped(w + s, h))(shifts)
+        return jax.nn.logsumexp(log_probs) + log_det
+
+    def _log_prob_unwrapped(self, w, h):
         if self.eta_bound is None:
-            return self.unbounded.log_prob(eta, h)
-        u, log_det = _bounding_bijection(self.eta_bound, self.squash).inverse_and_log_det(eta)
+            if not self.angles:
+                return self.unbounded.log_prob(w, h)
+            # angles in half-turns: the circle [-π, π) is [-1, 1) for the splines
+            u = w.at[jnp.asarray(self.angles)].divide(jnp.pi)
+            return self.unbounded.log_prob(u, h) - len(self.angles) * math.log(math.pi)
+        u, log_det = _bounding_bijection(self.eta_bound, self.squash).inverse_and_log_det(w)
         log_prob = self.unbounded.log_prob(u, h) + log_det
         # outside (-η_max, η_max) arctanh gives nan/inf: zero density there.
         return jnp.where(jnp.isnan(log_prob), -jnp.inf, log_prob)
+
+    def _sample_features(self, key, h):
+        w = self.unbounded.sample(key, condition=h)
+        if self.eta_bound is not None:
+            w = _bounding_bijection(self.eta_bound, self.squash).transform(w)
+        if self.angles:
+            idx = jnp.asarray(self.angles)
+            if self.eta_bound is None:  # half-turns to radians (`_log_prob_unwrapped`)
+                w = w.at[idx].multiply(jnp.pi)
+            w = w.at[idx].set(_wrap(w[idx]))
+        return w if self.chart is None else self.chart.transform(w)
 
     def _log_prob(self, x, condition=None):
         assert condition is not None  # flowjax checks cond_shape before calling
@@ -241,21 +316,25 @@ class TransformationFlow(AbstractDistribution):
 
     def _sample(self, key, condition=None):
         assert condition is not None
-        u = self.unbounded.sample(key, condition=self.feature_extractor(condition))
-        if self.eta_bound is None:
-            return u
-        return _bounding_bijection(self.eta_bound, self.squash).transform(u)
+        return self._sample_features(key, self.feature_extractor(condition))
 
     # flowjax's own transformed distributions specialise this hook (no inverse pass).
     def _sample_and_log_prob(self, key, condition=None):
         assert condition is not None
-        u, log_prob = self.unbounded.sample_and_log_prob(
-            key, condition=self.feature_extractor(condition)
-        )
-        if self.eta_bound is None:
-            return u, log_prob
-        eta, log_det = _bounding_bijection(self.eta_bound, self.squash).transform_and_log_det(u)
-        return eta, log_prob - log_det
+        h = self.feature_extractor(condition)
+        if self.angles:  # the density sums over lifts: no shortcut through the sample
+            eta = self._sample_features(key, h)
+            return eta, self._log_prob_features(eta, h)
+        eta, log_prob = self.unbounded.sample_and_log_prob(key, condition=h)
+        if self.eta_bound is not None:
+            eta, log_det = _bounding_bijection(self.eta_bound, self.squash).transform_and_log_det(
+                eta
+            )
+            log_prob = log_prob - log_det
+        if self.chart is not None:
+            eta, log_det = self.chart.transform_and_log_det(eta)
+            log_prob = log_prob - log_det
+        return eta, log_prob
 
 
 class _BatchFirstMLP(eqx.nn.MLP):
@@ -368,6 +447,8 @@ def make_transformation_flow(
     dropout: float = 0.0,
     eta_bound: float | tuple[float, ...] | Float[Array, " n_params"] | None = None,
     squash: bool = True,
+    angles: tuple[int, ...] = (),
+    chart: AbstractBijection | None = None,
 ) -> TransformationFlow:
     """Build the paper's p_ψ(η | x̂) (App. C "Generative network").
 
@@ -386,6 +467,9 @@ def make_transformation_flow(
       active through `log_prob_with_dropout`/`features(..., key=...)`.
     - `eta_bound`: `None` or η_max (scalar or per parameter): η = η_max tanh(u).
     - `squash`: `False` makes it η = η_max u (scaled, not bounded).
+    - `angles`: coordinates on the circle ([`sgm_eqx.nn.TransformationFlow`][]).
+    - `chart`: `None` or a parameter-free bijection applied last
+      ([`sgm_eqx.nn.TransformationFlow`][], e.g. [`sgm_eqx.groups.TranslationColumn`][]).
 
     **Returns:** a [`sgm_eqx.nn.TransformationFlow`][], near the identity at init.
     """
@@ -422,7 +506,12 @@ def make_transformation_flow(
         nn_width=int(nn_width),
     )
     return TransformationFlow(
-        features, Transformed(base, bijection), eta_bound=eta_bound, squash=squash
+        features,
+        Transformed(base, bijection),
+        eta_bound=eta_bound,
+        squash=squash,
+        angles=angles,
+        chart=chart,
     )
 
 

@@ -51,6 +51,13 @@ class ModelConfig:
       column of the map instead of its exponential coordinates
       ([`sgm_eqx.nn.InferenceNet`][]: `angles`, `readout`; not in the paper). They act on
       the affine part of `"affine"` and `"affine+color"`, and are ignored for `"color"`.
+    - `flow_translation_column`: p_ψ models the translation column of the map instead of
+      its exponential coordinates ([`sgm_eqx.groups.TranslationColumn`][] as the flow's
+      last layer; not in the paper), so that a class whose position does not depend on
+      its orientation has independent coordinates. Ignored for `"color"`.
+    - `flow_circular_angle`: p_ψ's rotation coordinate lives on the circle (a wrapped
+      density, [`sgm_eqx.nn.TransformationFlow`][] `angles`; not in the paper): a class
+      whose angles sit near ±π is one mode, not two. Ignored for `"color"`.
     - `eta_bound`: `None` or η_max per parameter; both networks then output
       η = η_max ⊙ tanh(u) (App. C.2, C.3), or η = η_max ⊙ u with `squash=False` (the
       authors' code for unbounded η: u in units of η_max).
@@ -67,6 +74,8 @@ class ModelConfig:
     inference_pose_features: bool = False
     inference_angle_readout: bool = False
     inference_translation_readout: bool = False
+    flow_translation_column: bool = False
+    flow_circular_angle: bool = False
     init_scale: float = 1e-2
     eta_bound: tuple[float, ...] | None = None
     squash: bool = True
@@ -98,6 +107,15 @@ class ModelConfig:
                 "(`eta_bound` with `squash=True`) cannot carry; set squash=False, "
                 "eta_bound=None or inference_translation_readout=False."
             )
+        for field, why in (
+            ("flow_translation_column", "bounds η itself, not the translation column"),
+            ("flow_circular_angle", "has no angle on the circle"),
+        ):
+            if getattr(self, field) and self.eta_bound is not None and self.squash:
+                raise ValueError(
+                    f"`{name}({field}=True)`: a tanh-bounded η (`eta_bound` with "
+                    f"`squash=True`) {why}; set squash=False, eta_bound=None or {field}=False."
+                )
         _sizes(name, "inference_hidden", self.inference_hidden)
         _sizes(name, "feature_hidden", self.feature_hidden)
         _sizes(name, "base_hidden", self.base_hidden)

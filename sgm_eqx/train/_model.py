@@ -5,7 +5,7 @@ import jax.random as jr
 from jaxtyping import PRNGKeyArray
 
 from .._sgm import SGM, make_sgm
-from ..groups import Affine2D, HSVColor, Product, params_with_translation
+from ..groups import Affine2D, HSVColor, Product, TranslationColumn, params_with_translation
 from ..nn import make_inference_net, make_transformation_flow
 from ._config import ModelConfig
 
@@ -65,6 +65,10 @@ def build_model(key: PRNGKeyArray, config: ModelConfig) -> SGM:
         dropout=config.flow_dropout,
         eta_bound=config.eta_bound,
         squash=config.squash,
+        angles=(2,) if config.flow_circular_angle and has_rotation else (),
+        chart=TranslationColumn(n_params)
+        if config.flow_translation_column and has_rotation
+        else None,
     )
     return make_sgm(action=action, inference=inference, flow=flow)
 

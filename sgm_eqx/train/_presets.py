@@ -14,6 +14,8 @@ _ROTATION_READOUTS = dict(
     inference_angle_readout=True,
     inference_translation_readout=True,
 )
+# p_ψ over the translation column with the rotation on the circle (not in the paper).
+_FLOW_CHARTS = dict(flow_translation_column=True, flow_circular_angle=True)
 
 
 def _mnist_affine() -> TrainConfig:
@@ -51,60 +53,49 @@ def _mnist_affine() -> TrainConfig:
 
 
 def _mnist_color() -> TrainConfig:
-    # App. C.2: no invertibility loss, η bounded by tanh to ±(0.5, 2.301, 0.51) in both
-    # networks; inference: blur 3, clip 2, lr 3e-4, mults 1e-2 / 1e-4, warm-up 0.1;
-    # flow: lr 3e-3, mults 0.1 / 0.03, 15k steps, 6 layers, dropout 0.2 (clip 2 and
+    # App. C.2, stated as its differences from C.1: η bounded by tanh to
+    # ±(0.5, 2.301, 0.51) in both networks; no invertibility loss; inference: blur 3,
+    # clip 2, final mult 1e-4, warm-up 0.1; flow: 15k steps (dropout 0.2, clip 2 and
     # warm-up 0.2 as in C.1).
-    return TrainConfig(
-        model=ModelConfig(
+    cfg = _mnist_affine()
+    return dataclasses.replace(
+        cfg,
+        model=dataclasses.replace(
+            cfg.model,
             image_shape=(28, 28, 3),
             action="color",
+            interpolation_order=1,
             eta_bound=_COLOR_MAX,
-            flow_dropout=0.2,
         ),
-        inference=InferenceStageConfig(
-            steps=60_000,
-            lr=3e-4,
-            init_mult=1e-2,
+        inference=dataclasses.replace(
+            cfg.inference,
             final_mult=1e-4,
             warmup_frac=0.1,
             clip_norm=2.0,
             augment_bounds=_COLOR_MAX,
             invertibility_weight=0.0,
-            symmetric=True,
             blur_sigma_init=3.0,
         ),
-        flow=FlowStageConfig(
-            steps=15_000,
-            lr=3e-3,
-            init_mult=0.1,
-            final_mult=0.03,
-            warmup_frac=0.2,
-            clip_norm=2.0,
-            augment_bounds=_COLOR_MAX,
-        ),
+        flow=dataclasses.replace(cfg.flow, steps=15_000, augment_bounds=_COLOR_MAX),
     )
 
 
 def _dsprites() -> TrainConfig:
-    # App. C.3: 64x64 sprites; η bounded by tanh to ±(0.75, 0.75, π, 0.75, 0.75); no
-    # invertibility loss; not symmetric; inference: augmentation U(±η_max), blur 3, clip 3,
-    # lr 1e-3, mults 3e-2 / 1e-3, warm-up 0.05; flow: augmentation U(±0.75 η_max),
-    # lr 3e-4, final mult 0.3, 60k steps, 6 layers, dropout 0.05 (init mult 0.1, clip 2 and
-    # warm-up 0.2 as in C.1).
-    return TrainConfig(
-        model=ModelConfig(
-            image_shape=(64, 64, 1),
-            action="affine",
-            interpolation_order=3,
-            eta_bound=_DSPRITES_MAX,
-            flow_dropout=0.05,
+    # App. C.3, stated as its differences from C.1: 64x64 sprites; η bounded by tanh to
+    # ±(0.75, 0.75, π, 0.75, 0.75); no invertibility loss; not symmetric; inference:
+    # augmentation U(±η_max), blur 3, clip 3, lr 1e-3, mults 3e-2 / 1e-3, warm-up 0.05;
+    # flow: augmentation U(±0.75 η_max), lr 3e-4, final mult 0.3, dropout 0.05 (60k steps,
+    # init mult 0.1, clip 2 and warm-up 0.2 as in C.1).
+    cfg = _mnist_affine()
+    return dataclasses.replace(
+        cfg,
+        model=dataclasses.replace(
+            cfg.model, image_shape=(64, 64, 1), eta_bound=_DSPRITES_MAX, flow_dropout=0.05
         ),
-        inference=InferenceStageConfig(
-            steps=60_000,
+        inference=dataclasses.replace(
+            cfg.inference,
             lr=1e-3,
             init_mult=3e-2,
-            final_mult=1e-3,
             warmup_frac=0.05,
             clip_norm=3.0,
             augment_bounds=_DSPRITES_MAX,
@@ -112,13 +103,10 @@ def _dsprites() -> TrainConfig:
             symmetric=False,
             blur_sigma_init=3.0,
         ),
-        flow=FlowStageConfig(
-            steps=60_000,
+        flow=dataclasses.replace(
+            cfg.flow,
             lr=3e-4,
-            init_mult=0.1,
             final_mult=0.3,
-            warmup_frac=0.2,
-            clip_norm=2.0,
             augment_bounds=tuple(0.75 * b for b in _DSPRITES_MAX),
         ),
     )
@@ -174,11 +162,14 @@ def _default() -> TrainConfig:
     # column: `InferenceNet`). On the recovery suite (docs: results, "Rotation over the
     # whole circle") this removed the 180° split of an asymmetric shape and the spurious
     # rotation of a translated one; the authors' dSprites settings (bounds scaled but not
-    # squashed, plain SSL, blur, q's scale on its own Adam) had made both worse.
+    # squashed, plain SSL, blur, q's scale on its own Adam) had made both worse. p_ψ models
+    # the translation column with the angle on the circle (docs: results, "Stage 2 in the
+    # translation-column chart"): without it dSprites positions and a class whose angle
+    # sits near ±π were missed.
     cfg = _cpu_small()
     return dataclasses.replace(
         cfg,
-        model=dataclasses.replace(cfg.model, **_ROTATION_READOUTS),
+        model=dataclasses.replace(cfg.model, **_ROTATION_READOUTS, **_FLOW_CHARTS),
         inference=dataclasses.replace(cfg.inference, steps=3000),
         flow=dataclasses.replace(cfg.flow, steps=1500),
     )
@@ -227,7 +218,9 @@ def get_preset(name: str, *, image_shape: tuple[int, int, int] | None = None) ->
     """The [`sgm_eqx.train.TrainConfig`][] of a named preset.
 
     - `"default"`: the generic preset `sgm-eqx train` uses without `--preset`: cpu-small with
-      1.5k + 1.5k steps (the best of the variants measured on the recovery suite).
+      3k + 1.5k steps, q with pose features and both rotation readouts, p_ψ over the
+      translation column with the angle on the circle (the best of the variants measured
+      on the recovery suite).
     - `"mnist-affine"`: App. C.1 (MNIST, affine, symmetric SSL, invertibility weight 0.1).
     - `"mnist-color"`: App. C.2 (colour MNIST, HSV, bounded η, blur σ 3).
     - `"dsprites"`: App. C.3 (64x64 dSprites, affine, bounded η, blur σ 3).

@@ -57,6 +57,25 @@ def test_moment_estimator_recovers_the_true_poses(suite):
         sel = labels == c
         est = moment_poses(np.asarray(data.images)[sel], cls)
         w1 = pose_w1(true_poses(lat[sel]), est, cls)
-        for name, field in (("theta", "theta"), ("tx", "tx"), ("log_size", "log_size")):
+        # θ always: the orientation of a class that does not rotate is what says "no
+        # rotation" (a faint order-1 moment gave the upright heart a floor of 0.06).
+        assert w1["theta"] < 0.03, (suite, cls.shape, w1["theta"])
+        for name, field in (("tx", "tx"), ("log_size", "log_size")):
             if cls.varies(field):
                 assert w1[name] < 0.03, (suite, cls.shape, name, w1[name])
+
+
+def test_moment_estimator_reads_the_orientation_of_small_upright_hearts():
+    # dSprites hearts at 32x32 are ~8 pixels wide: their order-1 moment is faint and its
+    # angle scatters by ±30°, so the estimator refines it with the precise order-3 axis.
+    # Its error against the truth was a W1 of 0.145 (13°) before; the suite's target for
+    # hearts is 3° (0.033 in units of 90°).
+    import jax.random as jr
+
+    from sgm_eqx.data import PoseClass, make_dsprites
+    from sgm_eqx.experiments import moment_poses
+
+    data = make_dsprites(jr.key(2), 600, size=32)
+    hearts = np.asarray(data.images)[np.asarray(data.labels) == 2]
+    theta = moment_poses(hearts, PoseClass("heart"))[:, 0]
+    assert np.degrees(np.max(np.abs(theta))) < 5.0

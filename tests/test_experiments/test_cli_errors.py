@@ -240,18 +240,25 @@ def test_tensorboard_without_its_package_names_the_extra(files, tmp_path, capsys
 
 
 def test_set_overrides_of_one_section_apply_together_in_any_order():
-    """A check on two fields sees both new values, whichever `--set` comes first."""
+    """A check on several fields sees all new values, whichever `--set` comes first."""
     from sgm_eqx.experiments._args import apply_overrides
     from sgm_eqx.train import get_preset
 
     config = get_preset("default", image_shape=(16, 16, 1))
-    items = ["model.eta_bound=(1.0,1.0,3.14,1.0,1.0)", "model.inference_translation_readout=False"]
+    items = [
+        "model.eta_bound=(1.0,1.0,3.14,1.0,1.0)",
+        "model.inference_translation_readout=False",
+        "model.flow_circular_angle=False",
+        "model.flow_translation_column=False",
+    ]
     for order in (items, items[::-1]):
         new = apply_overrides(config, order)
         assert new.model.eta_bound == (1.0, 1.0, 3.14, 1.0, 1.0)
         assert not new.model.inference_translation_readout
-    # alone, the bound clashes with the default's translation readout: the error names it
-    with pytest.raises(ValueError, match=r"--set model\.inference_translation_readout|eta_bound"):
+        assert not new.model.flow_circular_angle
+        assert not new.model.flow_translation_column
+    # alone, the bound clashes with the default's translation readout and flow charts
+    with pytest.raises(ValueError, match=r"--set model\.eta_bound.*(readout|circle|column)"):
         apply_overrides(config, items[:1])
 
 

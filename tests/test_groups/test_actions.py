@@ -264,3 +264,31 @@ def test_params_with_translation_sets_the_translation_column(theta):
     np.testing.assert_allclose(g.matrix[:2, :2], ref.matrix[:2, :2], atol=1e-6)
     grad = jax.grad(lambda e: params_with_translation(e).sum())(eta)
     assert np.isfinite(np.asarray(grad)).all()
+
+
+@pytest.mark.parametrize("theta", [0.0, 1.0, -2.5, 3.1])
+@pytest.mark.parametrize("n_params", [5, 6, 8], ids=["affine", "affine-shear", "affine+color"])
+def test_translation_column_chart_is_a_bijection_with_the_jacobian_log_det(theta, n_params):
+    """`TranslationColumn` maps (c, rest) to η whose element has translation column c; the
+    inverse undoes it, and both log-dets equal the log|det| of the autodiff Jacobian."""
+    from sgm_eqx.groups import TranslationColumn
+
+    n_affine = 6 if n_params == 6 else 5
+    chart = TranslationColumn(n_params, n_affine=n_affine)
+    x = jnp.asarray([0.3, -0.2, theta, 0.1, -0.2, 0.15, 0.05, -0.1][:n_params])
+    eta, log_det = chart.transform_and_log_det(x)
+    g = Affine2D.from_params(eta[:n_affine])
+    np.testing.assert_allclose(g.matrix[:2, 2], x[:2], atol=1e-5)
+    np.testing.assert_allclose(eta[2:], x[2:], atol=0)
+    back, inv_log_det = chart.inverse_and_log_det(eta)
+    np.testing.assert_allclose(back, x, atol=1e-5)
+    jac = jax.jacfwd(chart.transform)(x)
+    np.testing.assert_allclose(log_det, jnp.linalg.slogdet(jac)[1], atol=1e-5)
+    np.testing.assert_allclose(inv_log_det, -log_det, atol=1e-5)
+
+
+def test_translation_column_chart_rejects_bad_sizes():
+    from sgm_eqx.groups import TranslationColumn
+
+    with pytest.raises(ValueError, match=r"TranslationColumn\(n_params=4, n_affine=5\)"):
+        TranslationColumn(4)

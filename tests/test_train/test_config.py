@@ -1,3 +1,4 @@
+import dataclasses
 import math
 from typing import Any, Literal
 
@@ -86,6 +87,44 @@ def test_bad_config_values_raise_clear_errors():
         ModelConfig(flow_layers=0)
     with pytest.raises(ValueError, match=r"inference_translation_readout=True.*squash=False"):
         ModelConfig(eta_bound=(1.0,) * 5, inference_translation_readout=True)
+    with pytest.raises(ValueError, match=r"flow_circular_angle=True.*squash=False"):
+        ModelConfig(eta_bound=(1.0,) * 5, flow_circular_angle=True)
+    with pytest.raises(ValueError, match=r"flow_translation_column=True.*squash=False"):
+        ModelConfig(eta_bound=(1.0,) * 5, flow_translation_column=True)
+
+
+def test_flow_chart_switches_build_the_flow_they_name():
+    """`flow_translation_column` puts a `TranslationColumn` chart last and
+    `flow_circular_angle` puts the rotation (index 2) on the circle, for affine and
+    affine+color; a colour model ignores both; the plain flow's checkpoint leaves are
+    unchanged by the new (leafless) chart field."""
+    import equinox as eqx
+    import jax
+    import jax.random as jr
+
+    from sgm_eqx.groups import TranslationColumn
+    from sgm_eqx.nn import TransformationFlow
+    from sgm_eqx.train import ModelConfig, build_model
+
+    small: dict[str, Any] = dict(
+        inference_hidden=(8,), feature_hidden=(8,), base_hidden=(8,), flow_nn_width=8
+    )
+    on: dict[str, Any] = dict(flow_translation_column=True, flow_circular_angle=True)
+    actions: tuple[tuple[Literal["affine", "affine+color"], int], ...] = (("affine", 1), ("affine+color", 3))
+    for action, channels in actions:
+        config = ModelConfig(image_shape=(12, 12, channels), action=action, **on, **small)
+        flow = build_model(jr.key(0), config).flow
+        assert isinstance(flow, TransformationFlow)
+        assert isinstance(flow.chart, TranslationColumn) and flow.angles == (2,)
+        assert flow.chart.shape == flow.shape
+        plain = build_model(jr.key(0), dataclasses.replace(config, **dict.fromkeys(on, False)))
+        leaves = jax.tree_util.tree_leaves(eqx.filter(flow, eqx.is_array))
+        plain_leaves = jax.tree_util.tree_leaves(eqx.filter(plain.flow, eqx.is_array))
+        assert [a.shape for a in leaves] == [a.shape for a in plain_leaves]
+    colour = ModelConfig(image_shape=(12, 12, 3), action="color", **on, **small)
+    flow = build_model(jr.key(0), colour).flow
+    assert isinstance(flow, TransformationFlow)
+    assert flow.chart is None and flow.angles == ()
 
 
 def test_rotation_readouts_build_a_net_that_starts_at_the_identity_chart():
