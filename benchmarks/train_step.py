@@ -135,7 +135,7 @@ def _naive_mle(model, x, key, *, augmentation, n_samples):
     return jnp.mean(jax.vmap(one)(jr.split(key, n_samples))), {}
 
 
-def _naive_step(stage, config, loss_fn, kwargs):
+def _naive_step(stage, config, loss_fn):
     optimizer = make_optimizer(config)
 
     @eqx.filter_jit(donate="all-except-first")
@@ -145,7 +145,7 @@ def _naive_step(stage, config, loss_fn, kwargs):
         key = jr.fold_in(state.key, state.step)
 
         def objective(d):
-            return batch_loss(loss_fn, eqx.combine(d, static), xs, key, **kwargs)
+            return batch_loss(loss_fn, eqx.combine(d, static), xs, key)
 
         (loss, _), grads = eqx.filter_value_and_grad(objective, has_aux=True)(diff)
         with jax.numpy_dtype_promotion("standard"):
@@ -379,7 +379,7 @@ def _naive_library_compatible(stage, config):
     else:
         fn = _naive_mle
         kw = dict(augmentation=aug, n_samples=config.n_samples)
-    inner = _naive_step(stage, config, fn, kw)
+    inner = _naive_step(stage, config, eqx.Partial(fn, **kw))
     b = config.batch_size
 
     def run(data, state):

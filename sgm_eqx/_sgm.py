@@ -11,6 +11,8 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from .groups import AbstractGroupAction
 from .nn import (
     AbstractInferenceNet,
+    AbstractTransformationDensity,
+    ImageConditioned,
     PointEstimate,
 )
 
@@ -25,8 +27,10 @@ class SGM(eqx.Module):
     - `inference_net`: q_ω(η | x) / f_ω, an [`sgm_eqx.nn.AbstractInferenceNet`][]; any
       other function `f(x: Float[Array, "H W C"], *, key=None) -> Float[Array, " n_params"]`
       is wrapped in an [`sgm_eqx.nn.PointEstimate`][] (a point estimate, zero scale);
-    - `flow`: p_ψ(η | x̂): any flowjax distribution with `shape == (n_params,)` and
-      `cond_shape == (H, W, C)` (e.g. [`sgm_eqx.nn.TransformationFlow`][]).
+    - `flow`: p_ψ(η | x̂), an [`sgm_eqx.nn.AbstractTransformationDensity`][] (e.g.
+      [`sgm_eqx.nn.TransformationFlow`][]); any other flowjax distribution with
+      `shape == (n_params,)` and `cond_shape == (H, W, C)` is wrapped in an
+      [`sgm_eqx.nn.ImageConditioned`][] (no dropout).
 
     All methods act on ONE example (batch with `jax.vmap` / `eqx.filter_vmap`) and are
     pure; the inference net is used deterministically (no key) everywhere here.
@@ -36,7 +40,7 @@ class SGM(eqx.Module):
 
     template: AbstractGroupAction
     inference_net: AbstractInferenceNet
-    flow: AbstractDistribution
+    flow: AbstractTransformationDensity
 
     def __init__(
         self,
@@ -48,7 +52,9 @@ class SGM(eqx.Module):
 
         An `inference_net` that is not an [`sgm_eqx.nn.AbstractInferenceNet`][] (a plain
         function, or a Module with the call signature) is wrapped in an
-        [`sgm_eqx.nn.PointEstimate`][] for the template's `n_params` and the flow's images.
+        [`sgm_eqx.nn.PointEstimate`][] for the template's `n_params` and the flow's images;
+        a `flow` that is not an [`sgm_eqx.nn.AbstractTransformationDensity`][] in an
+        [`sgm_eqx.nn.ImageConditioned`][].
         """
         cond_shape = flow.cond_shape
         if cond_shape is None or len(cond_shape) != 3:
@@ -60,6 +66,8 @@ class SGM(eqx.Module):
             inference_net = PointEstimate(
                 inference_net, n_params=template.n_params, image_shape=cond_shape
             )
+        if not isinstance(flow, AbstractTransformationDensity):
+            flow = ImageConditioned(flow, cond_shape)  # pyright: ignore[reportArgumentType]
         self.template = template
         self.inference_net = inference_net
         self.flow = flow

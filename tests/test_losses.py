@@ -63,8 +63,9 @@ def _jitted_batch_loss():
 
 
 def _batch(loss_fn, model, xs, key, **kw):
-    # One compiled program per (loss, static kwargs), shared by the tests.
-    return _jitted_batch_loss()(loss_fn, model, xs, key, **kw)
+    # One compiled program per (loss, static kwargs), shared by the tests: the Partial's
+    # Python leaves (n_samples, weights) are static under filter_jit.
+    return _jitted_batch_loss()(eqx.Partial(loss_fn, **kw), model, xs, key)
 
 
 def _floor(xs, key, n):
@@ -219,7 +220,10 @@ def test_bad_arguments_raise_clear_errors(parts, getkey):
     # With the jaxtyping import hook the annotation check fires first (TypeCheckError).
     with pytest.raises((ValueError, TypeCheckError), match="xs"):
         batch_loss(
-            inference_loss, parts["random"], parts["xs"][0], getkey(), augmentation=parts["aug"]
+            eqx.Partial(inference_loss, augmentation=parts["aug"]),
+            parts["random"],
+            parts["xs"][0],
+            getkey(),
         )
     with pytest.raises((ValueError, TypeCheckError)):
         UniformAugmentation(jnp.zeros(2), jnp.zeros(3))

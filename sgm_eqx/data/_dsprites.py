@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .._frame import pixel_centres
 from ._dataset import Dataset, split_codes
 
 #: Shape names, in the order of the shape index.
@@ -160,9 +161,8 @@ def _inside(shape: Int[Array, ""], qx: Array, qy: Array) -> Array:
 def _render_one(latents: Float[Array, " 5"], size: int, supersample: int) -> Float[Array, "H W"]:
     pose = dsprites_pose(latents)
     # Sub-pixel sample points in normalised coordinates.
-    k = (jnp.arange(size * supersample, dtype=jnp.float32) + 0.5) / (size * supersample)
-    px = 2 * k - 1
-    py = 1 - 2 * k
+    n = size * supersample
+    px, py = (jnp.asarray(v, jnp.float32) for v in pixel_centres(n, n))
     gx, gy = jnp.meshgrid(px, py)  # (rows, cols): x varies along columns, y along rows
     # q = M^{-1} p for a similarity: R(-θ) (p - c) / r.
     r = pose[0, 0] ** 2 + pose[1, 0] ** 2  # r^2

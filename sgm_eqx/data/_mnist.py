@@ -11,6 +11,7 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._frame import pixel_centres, to_pixel
 from ._dataset import SPLITS, Dataset
 
 _FILES = {
@@ -119,16 +120,11 @@ def load_mnist(directory: str | os.PathLike) -> Dataset:
 def _rotate_one(image: Float[Array, "H W C"], angle: Float[Array, ""]) -> Float[Array, "H W C"]:
     """Rotate content counter-clockwise by `angle` (radians) about the image centre (bilinear)."""
     h, w, _ = image.shape
-    rows, cols = jnp.meshgrid(
-        jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij"
-    )
     # Output pixel p (normalised, y up) takes the input value at R(-angle) p.
-    x = (2 * cols + 1) / w - 1
-    y = 1 - (2 * rows + 1) / h
+    xc, yc = pixel_centres(h, w)
+    x, y = (jnp.asarray(v, jnp.float32) for v in np.meshgrid(xc, yc))
     c, s = jnp.cos(angle), jnp.sin(angle)
-    xs, ys = c * x + s * y, -s * x + c * y
-    src_c = ((xs + 1) * w - 1) / 2
-    src_r = ((1 - ys) * h - 1) / 2
+    src_r, src_c = to_pixel(c * x + s * y, -s * x + c * y, h, w)
     return jnp.stack(
         [
             jax.scipy.ndimage.map_coordinates(image[..., k], [src_r, src_c], order=1, cval=0.0)

@@ -33,8 +33,10 @@ import math
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._frame import pixel_centres
 from ._dataset import Dataset, split_codes
 
 #: Half-size, in normalised units, of a canonical shape at log-size 0.
@@ -140,8 +142,8 @@ def render_shape(
     shape: str, latents: Float[Array, "N 6"], *, size: int, supersample: int = 4
 ) -> Float[Array, "N size size 1"]:
     """Render `shape` at the poses of `latents` (box-filtered with `supersample²` points)."""
-    k = (jnp.arange(size * supersample, dtype=jnp.float32) + 0.5) / (size * supersample)
-    gx, gy = jnp.meshgrid(2 * k - 1, 1 - 2 * k)
+    n = size * supersample
+    gx, gy = (jnp.asarray(v, jnp.float32) for v in np.meshgrid(*pixel_centres(n, n)))
 
     def one(lat):
         m = pose_matrix(lat)

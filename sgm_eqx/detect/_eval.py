@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._frame import pixel_centres
 from ._basis import QUADRATIC_TERMS, BasisName, basis_indices, coefficient_fields
 
 
@@ -63,8 +64,7 @@ def plot_flow_field(
     """
     from matplotlib.figure import Figure
 
-    c = np.linspace(-1 + 1 / grid, 1 - 1 / grid, grid)
-    x, y = np.meshgrid(c, c)
+    x, y = np.meshgrid(*pixel_centres(grid, grid))  # arrows at the centres of a grid
     fields = [("learned", np.asarray(alpha))]
     if alpha_true is not None:
         at = np.asarray(alpha_true)

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from ..data import load_data
+from ..data import load_data, parse_data_spec
 from ..elbo import (
     ELBO_PRESET_NAMES,
     angle_range,
@@ -88,15 +88,6 @@ def _config(args: argparse.Namespace, image_shape):
     return dataclasses.replace(config, **changes)
 
 
-def _rotation_of(spec: str) -> float:
-    for part in spec.split(":"):
-        for item in part.split(","):
-            name, _, value = item.partition("=")
-            if name.strip() == "rotation":
-                return float(value)
-    return 0.0
-
-
 def run(args: argparse.Namespace) -> int:
     """Train, then write `model.eqx`, `config.json`, `metrics.json` and the figures."""
     try:
@@ -135,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
     eta_samples = eta_posterior_samples(model, test.images, k_eta, n=16)
     metrics = {
         "data": args.data,
-        "data_rotation_deg": _rotation_of(args.data),
+        "data_rotation_deg": float(parse_data_spec(args.data).options.get("rotation", 0.0)),
         "preset": args.preset,
         "steps": config.steps,
         "batch_size": config.batch_size,

@@ -50,19 +50,23 @@ r"""Metrics for the SGM experiments (JSON-friendly: every function returns plain
   is reported as `estimator_floor`.
 """
 
+import functools
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from .._frame import complex_grid
 from .._stats import circular_std, circular_wasserstein1, wasserstein1
 from ..data import (
     LATENT_NAMES,
     POSITION_EXTENT,
     SHAPES,
-    SPRITE_RADIUS,
     SYMMETRY_ORDER,
+    dsprites_pose,
+    pose_to_latents,
     render_dsprites,
 )
 
@@ -102,25 +106,18 @@ def latent_w1(
 
 
 def _pose_latents(poses: np.ndarray, shapes: np.ndarray) -> np.ndarray:
-    """Vectorised `pose_to_latents` in numpy for `(..., 3, 3)` poses."""
-    lin = poses[..., :2, :2]
-    det = lin[..., 0, 0] * lin[..., 1, 1] - lin[..., 0, 1] * lin[..., 1, 0]
-    scale = np.sqrt(np.abs(det)) / SPRITE_RADIUS
-    theta = np.arctan2(lin[..., 1, 0] - lin[..., 0, 1], lin[..., 0, 0] + lin[..., 1, 1])
-    x = (poses[..., 0, 2] / POSITION_EXTENT + 1) / 2
-    y = (poses[..., 1, 2] / POSITION_EXTENT + 1) / 2
-    return np.stack([np.broadcast_to(shapes, scale.shape), scale, theta, x, y], axis=-1)
+    """[`sgm_eqx.data.pose_to_latents`][] over `(..., 3, 3)` poses; `shapes` broadcasts."""
+    batch = poses.shape[:-2]
+    flat = jnp.asarray(poses, jnp.float32).reshape(-1, 3, 3)
+    shape = jnp.broadcast_to(jnp.asarray(shapes, jnp.float32), batch).reshape(-1)
+    return np.asarray(jax.vmap(pose_to_latents)(flat, shape), np.float64).reshape(*batch, 5)
 
 
 def _poses(latents: np.ndarray) -> np.ndarray:
-    _, scale, theta, x, y = np.moveaxis(latents, -1, 0)
-    r = SPRITE_RADIUS * scale
-    c, s = np.cos(theta), np.sin(theta)
-    out = np.zeros((*latents.shape[:-1], 3, 3))
-    out[..., 0, 0], out[..., 0, 1], out[..., 0, 2] = r * c, -r * s, POSITION_EXTENT * (2 * x - 1)
-    out[..., 1, 0], out[..., 1, 1], out[..., 1, 2] = r * s, r * c, POSITION_EXTENT * (2 * y - 1)
-    out[..., 2, 2] = 1.0
-    return out
+    """[`sgm_eqx.data.dsprites_pose`][] over `(..., 5)` latents."""
+    flat = jnp.asarray(latents, jnp.float32).reshape(-1, 5)
+    poses = np.asarray(jax.vmap(dsprites_pose)(flat), np.float64)
+    return poses.reshape(*latents.shape[:-1], 3, 3)
 
 
 def predicted_latents(
@@ -214,24 +211,21 @@ def orbit_variance_ratio(
     return float(within / total)
 
 
-_REFERENCE: dict = {}
-
-
+@functools.lru_cache(maxsize=len(SHAPES))
 def _reference(shape: int) -> tuple[float, np.ndarray, float]:
-    """Area at scale 1, centroid offset (normalised units at scale 1) and reference angle."""
-    if shape not in _REFERENCE:
-        lat = jnp.asarray([[shape, 1.0, 0.0, 0.5, 0.5]], jnp.float32)
-        img = np.asarray(render_dsprites(lat, size=128, supersample=4))[0, ..., 0]
-        area, centre, angle = _moments(img[None], np.asarray([shape]))
-        _REFERENCE[shape] = (float(area[0]), centre[0], float(angle[0]))
-    return _REFERENCE[shape]
+    """Area at scale 1, centroid offset (normalised units at scale 1) and reference angle.
+
+    Rendered once per shape (a pure function of `shape`, cached).
+    """
+    lat = jnp.asarray([[shape, 1.0, 0.0, 0.5, 0.5]], jnp.float32)
+    img = np.asarray(render_dsprites(lat, size=128, supersample=4))[0, ..., 0]
+    area, centre, angle = _moments(img[None], np.asarray([shape]))
+    return float(area[0]), centre[0], float(angle[0])
 
 
 def _moments(images: np.ndarray, shapes: np.ndarray):
     _, h, w = images.shape
-    x = (2 * np.arange(w) + 1) / w - 1
-    y = 1 - (2 * np.arange(h) + 1) / h
-    z = x[None, :] + 1j * y[:, None]
+    z = complex_grid(h, w)
     mass = images.sum(axis=(1, 2)) + 1e-12
     c = (images * z).sum(axis=(1, 2)) / mass
     dz = z[None] - c[:, None, None]

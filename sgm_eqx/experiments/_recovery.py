@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._frame import complex_grid
 from ..data import PoseClass, render_shape
 from ._metrics import circular_std, circular_wasserstein1, wasserstein1
 
@@ -48,12 +49,6 @@ POSE_UNITS: dict[str, float] = {
 }
 
 
-def _grid(h: int, w: int) -> np.ndarray:
-    x = (2 * np.arange(w) + 1) / w - 1
-    y = 1 - (2 * np.arange(h) + 1) / h
-    return x[None, :] + 1j * y[:, None]
-
-
 #: Orders `n` of the axes `arg(μ_n0) / n` that refine the orientation of a shape with no
 #: rotational symmetry (see `moment_poses`).
 _REFINING_ORDERS = (2, 3, 4)
@@ -69,7 +64,7 @@ def _raw_moments(images: np.ndarray, k: int):
     a shape with `k`-fold symmetry; `(2, 1)` and those of `_REFINING_ORDERS` for `k = 1`.
     """
     _, h, w = images.shape
-    z = _grid(h, w)
+    z = complex_grid(h, w)
     mass = images.sum(axis=(1, 2)) + 1e-12
     c = (images * z).sum(axis=(1, 2)) / mass
     dz = z[None] - c[:, None, None]

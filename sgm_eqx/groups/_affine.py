@@ -5,8 +5,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from .._frame import pixel_centres
 from ._expm import expm_affine_parts
-from ._frame import pixel_centres
 from ._image_action import AbstractImageAction
 
 
@@ -221,7 +221,7 @@ class Affine2D(AbstractImageAction["Affine2D"]):
         """
         h, w = x.shape[0], x.shape[1]
         mass = jnp.sum(x, axis=-1)
-        xs, ys = pixel_centres(h, w)
+        xs, ys = (jnp.asarray(v, mass.dtype) for v in pixel_centres(h, w))
         total = jnp.maximum(jnp.sum(mass), 1e-12)
         cx = jnp.sum(mass * xs[None, :]) / total
         cy = jnp.sum(mass * ys[:, None]) / total

@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from .._frame import pixel_centres, to_pixel
 from ..image import resample
 from ..image._interpolate import Mode
 from ._base import AbstractGroupAction
-from ._frame import pixel_centres, to_pixel
 
 #: Interpolation orders accepted by every image action (nearest, linear, cubic B-spline).
 IMAGE_ORDERS: tuple[int, ...] = (0, 1, 3)

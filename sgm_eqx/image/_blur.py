@@ -14,25 +14,19 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
+from ._fold import FoldRule, fold_index
+
 BLUR_MODES = ("constant", "nearest", "reflect", "mirror", "wrap")
 
 
-def _fold(k: int, n: int, mode: str) -> int | None:
-    """Index in `[0, n)` that sample `k` of the extended signal copies (`None`: zero)."""
-    if 0 <= k < n:
-        return k
-    if mode == "constant":
-        return None
-    if mode == "nearest" or n == 1:
-        return min(max(k, 0), n - 1)
-    if mode == "wrap":
-        return k % n
-    if mode == "reflect":  # half-sample symmetric: b a | a b c d | d c
-        k = k % (2 * n)
-        return 2 * n - 1 - k if k >= n else k
-    period = 2 * n - 2  # mirror, whole-sample symmetric: c b | a b c d | c b
-    k = k % period
-    return period - k if k >= n else k
+#: The index-folding rule of each blur mode (scipy.ndimage's filter modes).
+_RULES: dict[str, FoldRule] = {
+    "constant": "zero",
+    "nearest": "nearest",
+    "reflect": "reflect",
+    "mirror": "mirror",
+    "wrap": "periodic",
+}
 
 
 @functools.lru_cache(maxsize=64)
@@ -42,7 +36,7 @@ def _selection(n: int, size: int, mode: str) -> np.ndarray:
     sel = np.zeros((size, n, n), np.float32)
     for k in range(size):
         for i in range(n):
-            j = _fold(i + k - radius, n, mode)
+            j = fold_index(i + k - radius, n, _RULES[mode])
             if j is not None:
                 sel[k, i, j] += 1.0
     return sel

@@ -13,6 +13,8 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Float
 
+from ._fold import FoldRule, fold_index
+
 MODES = ("constant", "nearest", "reflect", "wrap", "mirror", "grid-constant", "grid-wrap")
 ORDERS = (0, 1, 3)
 METHODS = ("auto", "gather", "dense")
@@ -29,28 +31,29 @@ Method = Literal["auto", "gather", "dense"]
 # --------------------------------------------------------------------------------------
 
 
-def _fold(k: int, n: int, rule: str) -> int | None:
-    """Index in `[0, n)` that sample `k` of the extended signal copies (`None`: zero)."""
-    if 0 <= k < n:
-        return k
-    if n == 1:
-        return 0 if rule != "zero" else None
-    if rule == "mirror":  # whole-sample symmetric: ... c b | a b c d | c b ...
-        period = 2 * n - 2
-        k = k % period
-        return period - k if k >= n else k
-    if rule == "reflect":  # half-sample symmetric: ... b a | a b c d | d c ...
-        period = 2 * n
-        k = k % period
-        return period - 1 - k if k >= n else k
-    if rule == "periodic":
-        return k % n
-    if rule == "zero":
-        return None
-    raise AssertionError(rule)
+#: Boundary rule of scipy's spline pre-filter for each mode (`ni_splines.c`).
+_PREFILTER_RULES: dict[str, FoldRule] = {
+    "constant": "mirror",
+    "mirror": "mirror",
+    "wrap": "mirror",
+    "grid-constant": "mirror",
+    "reflect": "reflect",
+    "nearest": "reflect",
+    "grid-wrap": "periodic",
+}
+#: Boundary rule used to fetch taps outside the (padded) array, for each mode.
+_TAP_RULES: dict[str, FoldRule] = {
+    "constant": "mirror",
+    "mirror": "mirror",
+    "wrap": "mirror",  # sic: scipy fetches 'wrap' taps by mirroring
+    "grid-constant": "zero",
+    "reflect": "reflect",
+    "nearest": "reflect",
+    "grid-wrap": "periodic",
+}
 
 
-def _bspline3_collocation_inverse(n: int, rule: str) -> np.ndarray:
+def _bspline3_collocation_inverse(n: int, rule: FoldRule) -> np.ndarray:
     """Inverse of the cubic B-spline collocation matrix under a boundary extension rule.
 
     Row `k` of the collocation matrix expresses `f[k] = (c[k-1] + 4 c[k] + c[k+1]) / 6`,
@@ -61,7 +64,7 @@ def _bspline3_collocation_inverse(n: int, rule: str) -> np.ndarray:
     a = np.zeros((n, n))
     for k in range(n):
         for d, w in ((-1, 1.0 / 6.0), (0, 4.0 / 6.0), (1, 1.0 / 6.0)):
-            j = _fold(k + d, n, rule)
+            j = fold_index(k + d, n, rule)
             if j is not None:
                 a[k, j] += w
     return np.linalg.inv(a)
@@ -87,25 +90,9 @@ class _AxisPlan:
             elif 0 <= k - npad < n:
                 pad[k, k - npad] = 1.0  # 'grid-constant' pads with (image - cval) = 0
         # 2. Boundary rule of scipy's pre-filter (`ni_splines.c`, initial conditions).
-        prefilter_rule = {
-            "constant": "mirror",
-            "mirror": "mirror",
-            "wrap": "mirror",
-            "grid-constant": "mirror",
-            "reflect": "reflect",
-            "nearest": "reflect",
-            "grid-wrap": "periodic",
-        }[mode]
+        prefilter_rule = _PREFILTER_RULES[mode]
         # 3. Boundary rule used to fetch taps outside the (padded) array.
-        tap_rule = {
-            "constant": "mirror",
-            "mirror": "mirror",
-            "wrap": "mirror",  # sic: scipy fetches 'wrap' taps by mirroring
-            "grid-constant": "zero",
-            "reflect": "reflect",
-            "nearest": "reflect",
-            "grid-wrap": "periodic",
-        }[mode]
+        tap_rule = _TAP_RULES[mode]
         if order > 1:
             coef = _bspline3_collocation_inverse(n_pad, prefilter_rule) @ pad
         else:
@@ -134,7 +121,7 @@ class _AxisPlan:
         self.lo = lo
         rows = []
         for k in range(lo, hi + 1):
-            j = _fold(k + npad, n_pad, tap_rule)
+            j = fold_index(k + npad, n_pad, tap_rule)
             rows.append(np.zeros(n) if j is None else coef[j])
         self.matrix = np.stack(rows).astype(np.float32)
         # For orders 0/1 the matrix only selects rows: keep the indices for a cheap take.

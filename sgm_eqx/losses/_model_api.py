@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ..nn import AbstractInferenceNet, TransformationFlow
+from ..nn import AbstractInferenceNet, AbstractTransformationDensity
 
 
 def q_loc_scale(
@@ -42,14 +42,13 @@ def q_eta(
 
 
 def flow_log_prob(
-    flow, eta: Float[Array, " n_params"], x_hat: Float[Array, "H W C"], key: PRNGKeyArray | None
+    flow: AbstractTransformationDensity,
+    eta: Float[Array, " n_params"],
+    x_hat: Float[Array, "H W C"],
+    key: PRNGKeyArray | None,
 ) -> Float[Array, ""]:
-    """`log p_ψ(η | x̂)`.
-
-    With a `key`, a [`sgm_eqx.nn.TransformationFlow`][] runs its dropout (training). Any
-    other flowjax distribution is evaluated deterministically.
-    """
-    if key is not None and isinstance(flow, TransformationFlow):
+    """`log p_ψ(η | x̂)`; with a `key`, in training mode (the density's dropout)."""
+    if key is not None:
         return flow.log_prob_with_dropout(eta, x_hat, key=key)
     return flow.log_prob(eta, condition=x_hat)
 

@@ -2,6 +2,7 @@
 
 from ._flow import (
     AbstractConditionalNormal as AbstractConditionalNormal,
+    AbstractTransformationDensity as AbstractTransformationDensity,
     ConditionalNormal as ConditionalNormal,
     ImageConditioned as ImageConditioned,
     TransformationFlow as TransformationFlow,
@@ -15,6 +16,9 @@ from ._inference import (
 )
 from ._mlp import (
     MLP as MLP,
+    PAPER_BASE_HIDDEN as PAPER_BASE_HIDDEN,
+    PAPER_FEATURE_HIDDEN as PAPER_FEATURE_HIDDEN,
+    PAPER_INFERENCE_HIDDEN as PAPER_INFERENCE_HIDDEN,
     AbstractImageEncoder as AbstractImageEncoder,
     ConvEncoder as ConvEncoder,
     MLPEncoder as MLPEncoder,

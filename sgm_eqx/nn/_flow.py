@@ -26,7 +26,15 @@ from jax.scipy import stats as jstats
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._inference import _check_eta_bound
-from ._mlp import MLP, AbstractImageEncoder, MLPEncoder, _as_image_shape, dense
+from ._mlp import (
+    MLP,
+    PAPER_BASE_HIDDEN,
+    PAPER_FEATURE_HIDDEN,
+    AbstractImageEncoder,
+    MLPEncoder,
+    _as_image_shape,
+    dense,
+)
 
 _INV_SOFTPLUS_ONE = math.log(math.e - 1.0)
 
@@ -122,7 +130,25 @@ class ConditionalNormal(AbstractConditionalNormal):
         return loc, jax.nn.softplus(raw + _INV_SOFTPLUS_ONE)
 
 
-class TransformationFlow(AbstractDistribution):
+class AbstractTransformationDensity(AbstractDistribution):
+    """p(η | x̂) as an [`sgm_eqx.SGM`][] uses it: a flowjax distribution conditioned on images.
+
+    `shape = (n_params,)` (η) and `cond_shape = (H, W, C)` (the prototype x̂).
+
+    Beyond flowjax's interface (`log_prob`, `sample`, ...) it has the training-mode
+    log-density the stage-2 loss calls, so the loss never asks which density it has.
+    Final subclasses: [`sgm_eqx.nn.TransformationFlow`][] (the paper's flow) and
+    [`sgm_eqx.nn.ImageConditioned`][] (adapts any flowjax distribution).
+    """
+
+    @abc.abstractmethod
+    def log_prob_with_dropout(
+        self, eta: Float[Array, " n_params"], x_hat: Float[Array, "H W C"], *, key: PRNGKeyArray
+    ) -> Float[Array, ""]:
+        """Log p(η | x̂) for ONE example in training mode (dropout drawn from `key`)."""
+
+
+class TransformationFlow(AbstractTransformationDensity):
     r"""p_ψ(η | x̂): a conditional neural spline flow on η given a prototype image x̂.
 
     A flowjax distribution with `shape = (n_params,)` and `cond_shape = (H, W, C)`, so
@@ -441,8 +467,8 @@ def make_transformation_flow(
     flow_layers: int = 6,
     bins: int = 6,
     interval: float = 3.0,
-    feature_hidden: tuple[int, ...] = (1024, 512, 512),
-    base_hidden: tuple[int, ...] = (256, 256),
+    feature_hidden: tuple[int, ...] = PAPER_FEATURE_HIDDEN,
+    base_hidden: tuple[int, ...] = PAPER_BASE_HIDDEN,
     nn_width: int = 256,
     dropout: float = 0.0,
     eta_bound: float | tuple[float, ...] | Float[Array, " n_params"] | None = None,
@@ -515,13 +541,15 @@ def make_transformation_flow(
     )
 
 
-class ImageConditioned(AbstractDistribution):
-    """Adapter: condition a flowjax distribution on a flattened image.
+class ImageConditioned(AbstractTransformationDensity):
+    """Adapter: any flowjax distribution as p(η | x̂).
 
-    Wraps any flowjax distribution `dist` with `cond_shape = (H * W * C,)` (e.g. one built
-    by `flowjax.flows.coupling_flow(..., cond_dim=H * W * C)`) into one with
-    `cond_shape = (H, W, C)`, flattening the image row-major (einops `h w c -> (h w c)`),
-    so it can serve as p(η | x̂) in [`sgm_eqx.SGM`][].
+    Wraps a flowjax distribution `dist` with `cond_shape = (H * W * C,)` (e.g. one built
+    by `flowjax.flows.coupling_flow(..., cond_dim=H * W * C)`), flattening the image
+    row-major (einops `h w c -> (h w c)`), or one already conditioned on `(H, W, C)` images
+    (passed through). The result has `cond_shape = (H, W, C)` and serves as p(η | x̂) in
+    [`sgm_eqx.SGM`][], which wraps such a distribution itself. It has no dropout:
+    `log_prob_with_dropout` is `log_prob`.
     """
 
     dist: AbstractDistribution
@@ -537,17 +565,28 @@ class ImageConditioned(AbstractDistribution):
         - `image_shape`: `(H, W, C)`.
         """
         image_shape = _as_image_shape("ImageConditioned", image_shape)
-        if dist.cond_shape != (math.prod(image_shape),):
+        if dist.cond_shape not in ((math.prod(image_shape),), image_shape):
             raise ValueError(
                 f"`ImageConditioned(dist=...)`: expected cond_shape ({math.prod(image_shape)},) "
-                f"for images of shape {image_shape}; got {dist.cond_shape}."
+                f"or {image_shape} for images of shape {image_shape}; got {dist.cond_shape}."
             )
         self.dist = dist
         self.shape = dist.shape
         self.cond_shape = image_shape
 
+    def _condition(self, image):
+        if self.dist.cond_shape == self.cond_shape:
+            return image
+        return einops.rearrange(image, "h w c -> (h w c)")
+
     def _log_prob(self, x, condition=None):
-        return self.dist.log_prob(x, einops.rearrange(condition, "h w c -> (h w c)"))
+        return self.dist.log_prob(x, self._condition(condition))
 
     def _sample(self, key, condition=None):
-        return self.dist.sample(key, condition=einops.rearrange(condition, "h w c -> (h w c)"))
+        return self.dist.sample(key, condition=self._condition(condition))
+
+    def log_prob_with_dropout(
+        self, eta: Float[Array, " n_params"], x_hat: Float[Array, "H W C"], *, key: PRNGKeyArray
+    ) -> Float[Array, ""]:
+        """`log_prob(eta, condition=x_hat)`: the wrapped distribution has no dropout."""
+        return self.log_prob(eta, condition=x_hat)

@@ -12,7 +12,14 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._mlp import AbstractImageEncoder, ConvEncoder, MLPEncoder, _as_image_shape, dense
+from ._mlp import (
+    PAPER_INFERENCE_HIDDEN,
+    AbstractImageEncoder,
+    ConvEncoder,
+    MLPEncoder,
+    _as_image_shape,
+    dense,
+)
 from ._pose_features import N_TURNING, PoseFeatureEncoder, _angle, turning_vectors
 
 #: Default initial scale of q_ω(η | x) in the unbounded coordinates u.
@@ -315,7 +322,7 @@ def make_inference_net(
     *,
     image_shape: tuple[int, int, int],
     n_params: int,
-    hidden: tuple[int, ...] = (2048, 1024, 512, 256),
+    hidden: tuple[int, ...] = PAPER_INFERENCE_HIDDEN,
     backbone: Literal["mlp", "cnn"] = "mlp",
     conv_channels: tuple[int, ...] = (32, 64),
     eta_bound: float | tuple[float, ...] | Float[Array, " n_params"] | None = None,

@@ -33,6 +33,13 @@ def _as_image_shape(name: str, image_shape) -> tuple[int, int, int]:
 
 
 _GELU_C = math.sqrt(2.0 / math.pi)
+
+#: App. C's widths, the single source of the defaults of the factories and of
+#: `sgm_eqx.train.ModelConfig`: the inference MLP q_ω, the flow's shared feature extractor,
+#: and the MLP of the flow's conditional base distribution.
+PAPER_INFERENCE_HIDDEN: tuple[int, ...] = (2048, 1024, 512, 256)
+PAPER_FEATURE_HIDDEN: tuple[int, ...] = (1024, 512, 512)
+PAPER_BASE_HIDDEN: tuple[int, ...] = (256, 256)
 _GELU_A = 0.044715
 
 

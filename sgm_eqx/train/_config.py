@@ -1,9 +1,17 @@
 """Configuration of an SGM training run: frozen dataclasses, one per stage plus the model."""
 
+import abc
 import dataclasses
 import json
 import math
 from typing import Any, Literal
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int
+
+from ..losses import UniformAugmentation, inference_loss, mle_loss
+from ..nn import PAPER_BASE_HIDDEN, PAPER_FEATURE_HIDDEN, PAPER_INFERENCE_HIDDEN
 
 ActionName = Literal["affine", "color", "affine+color"]
 
@@ -68,7 +76,7 @@ class ModelConfig:
     image_shape: tuple[int, int, int] = (28, 28, 1)
     action: ActionName = "affine"
     interpolation_order: int = 1
-    inference_hidden: tuple[int, ...] = (2048, 1024, 512, 256)
+    inference_hidden: tuple[int, ...] = PAPER_INFERENCE_HIDDEN
     inference_backbone: Literal["mlp", "cnn"] = "mlp"
     inference_dropout: float = 0.0
     inference_pose_features: bool = False
@@ -82,8 +90,8 @@ class ModelConfig:
     flow_layers: int = 6
     flow_bins: int = 6
     flow_interval: float = 3.0
-    feature_hidden: tuple[int, ...] = (1024, 512, 512)
-    base_hidden: tuple[int, ...] = (256, 256)
+    feature_hidden: tuple[int, ...] = PAPER_FEATURE_HIDDEN
+    base_hidden: tuple[int, ...] = PAPER_BASE_HIDDEN
     flow_nn_width: int = 256
     flow_dropout: float = 0.0
 
@@ -134,8 +142,14 @@ class ModelConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class StageConfig:
-    """Optimisation settings shared by both stages (App. C).
+class StageConfig(abc.ABC):
+    """Optimisation settings shared by both stages (App. C); abstract.
+
+    The two final subclasses, [`sgm_eqx.train.InferenceStageConfig`][] and
+    [`sgm_eqx.train.FlowStageConfig`][], add their loss terms and say, through the abstract
+    methods, what the training step does differently for them: the loss it evaluates, the
+    input blur, and whether a parameter gets its own learning rate. So the step never
+    asks which stage it is in.
 
     The optimiser is `optax.adamw(weight_decay)` after `optax.clip_by_global_norm(clip_norm)`
     with `optax.warmup_cosine_decay_schedule(init_value=lr * init_mult, peak_value=lr,
@@ -172,6 +186,29 @@ class StageConfig:
                 f"{self.augment_bounds!r}"
             )
 
+    def augmentation(self) -> UniformAugmentation:
+        """`p(η_rnd) = U(-augment_bounds, augment_bounds)`."""
+        return UniformAugmentation.symmetric(self.augment_bounds)
+
+    @abc.abstractmethod
+    def loss(self, *, train: bool = True) -> eqx.Partial:
+        """The stage's per-example loss `loss(model, x, key) -> (scalar, aux)`.
+
+        This config's terms are bound (an `eqx.Partial` of a loss of `sgm_eqx.losses`);
+        `train=False` evaluates it as validation does (no dropout).
+        """
+
+    @abc.abstractmethod
+    def input_blur(self, step: Int[Array, ""]) -> Float[Array, ""] | None:
+        """σ of the Gaussian blur applied to the batch at `step`; `None`: no blur.
+
+        `None` or not is decided from the config alone, at trace time.
+        """
+
+    @abc.abstractmethod
+    def own_scale_lr(self) -> float | None:
+        """Peak rate of the separate Adam for q_ω's scale parameter (`None`: no separate one)."""
+
 
 @dataclasses.dataclass(frozen=True)
 class InferenceStageConfig(StageConfig):
@@ -207,6 +244,34 @@ class InferenceStageConfig(StageConfig):
         if self.scale_lr is not None:
             _positive(name, "scale_lr", self.scale_lr)
 
+    def loss(self, *, train: bool = True) -> eqx.Partial:
+        """[`sgm_eqx.losses.inference_loss`][] with this stage's terms (`train` has no effect)."""
+        return eqx.Partial(
+            inference_loss,
+            augmentation=self.augmentation(),
+            n_samples=self.n_samples,
+            symmetric=self.symmetric,
+            invertibility_weight=self.invertibility_weight,
+            eta_huber_weight=self.eta_huber_weight,
+            loop_weight=self.loop_weight,
+            huber_delta=self.huber_delta,
+        )
+
+    def input_blur(self, step: Int[Array, ""]) -> Float[Array, ""] | None:
+        """`blur_sigma_init` decayed linearly to 0 over the first `blur_frac * steps` steps.
+
+        `None` when `blur_sigma_init` is 0 (App. B "blurring schedule", App. C).
+        """
+        if self.blur_sigma_init <= 0:
+            return None
+        n = max(self.blur_frac * self.steps, 1.0)
+        frac = jnp.clip(1.0 - step.astype(jnp.float32) / n, 0.0, 1.0)
+        return self.blur_sigma_init * frac
+
+    def own_scale_lr(self) -> float | None:
+        """`scale_lr`."""
+        return self.scale_lr
+
 
 @dataclasses.dataclass(frozen=True)
 class FlowStageConfig(StageConfig):
@@ -226,6 +291,24 @@ class FlowStageConfig(StageConfig):
         name = "FlowStageConfig"
         self._check(name)
         _non_negative(name, "consistency_weight", self.consistency_weight)
+
+    def loss(self, *, train: bool = True) -> eqx.Partial:
+        """[`sgm_eqx.losses.mle_loss`][] with this stage's terms; `train=False`: no dropout."""
+        return eqx.Partial(
+            mle_loss,
+            augmentation=self.augmentation(),
+            n_samples=self.n_samples,
+            consistency_weight=self.consistency_weight,
+            train=train,
+        )
+
+    def input_blur(self, step: Int[Array, ""]) -> None:
+        """`None`: stage 2 never blurs."""
+        return None
+
+    def own_scale_lr(self) -> None:
+        """`None`: the flow has no separately scheduled parameter."""
+        return None
 
 
 @dataclasses.dataclass(frozen=True)

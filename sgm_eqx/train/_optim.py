@@ -60,7 +60,7 @@ def make_optimizer(config: StageConfig) -> optax.GradientTransformation:
     cosine lengths. Clipping stays global.
     """
     schedule = make_schedule(config)
-    scale_lr = config.scale_lr if isinstance(config, InferenceStageConfig) else None
+    scale_lr = config.own_scale_lr()
     if scale_lr is None:
         inner = optax.adamw(schedule, weight_decay=config.weight_decay)
     else:
@@ -83,14 +83,14 @@ def make_optimizer(config: StageConfig) -> optax.GradientTransformation:
 
 
 def blur_sigma(config: InferenceStageConfig, step: Int[Array, ""]) -> Float[Array, ""]:
-    """σ of the stage-1 Gaussian blur at `step`.
+    """σ of the stage-1 Gaussian blur at `step` (0 when the config has no blur).
 
     `blur_sigma_init` decayed linearly to 0 over the first `blur_frac * steps` steps, 0
-    afterwards (App. B "blurring schedule", App. C).
+    afterwards (App. B "blurring schedule", App. C); see
+    [`sgm_eqx.train.InferenceStageConfig.input_blur`][].
     """
-    n = max(config.blur_frac * config.steps, 1.0)
-    frac = jnp.clip(1.0 - step.astype(jnp.float32) / n, 0.0, 1.0)
-    return config.blur_sigma_init * frac
+    sigma = config.input_blur(step)
+    return jnp.zeros((), jnp.float32) if sigma is None else sigma
 
 
 def _is_non_trainable(leaf) -> bool:

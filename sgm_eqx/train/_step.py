@@ -8,12 +8,14 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree, UInt32
 
-from ..losses import UniformAugmentation, batch_loss, inference_loss, mle_loss
-from ._config import FlowStageConfig, InferenceStageConfig, StageConfig
-from ._optim import Stage, blur_sigma, make_optimizer, make_schedule, trainable_filter
+from ..image import gaussian_blur
+from ..losses import batch_loss
+from ._config import StageConfig
+from ._optim import Stage, make_optimizer, make_schedule, trainable_filter
 from ._update import apply_update
 
 
@@ -80,30 +82,7 @@ def batch_indices(
     return jax.lax.dynamic_slice_in_dim(perm, (step % per_epoch) * batch_size, batch_size)
 
 
-def _loss_and_kwargs(stage: Stage, config: StageConfig) -> tuple[Callable, dict[str, Any]]:
-    augmentation = UniformAugmentation.symmetric(config.augment_bounds)
-    if stage == "inference":
-        assert isinstance(config, InferenceStageConfig)
-        return inference_loss, dict(
-            augmentation=augmentation,
-            n_samples=config.n_samples,
-            symmetric=config.symmetric,
-            invertibility_weight=config.invertibility_weight,
-            eta_huber_weight=config.eta_huber_weight,
-            loop_weight=config.loop_weight,
-            huber_delta=config.huber_delta,
-        )
-    assert isinstance(config, FlowStageConfig)
-    return mle_loss, dict(
-        augmentation=augmentation,
-        n_samples=config.n_samples,
-        consistency_weight=config.consistency_weight,
-    )
-
-
 def _blur_batch(xs, sigma):
-    from ..image import gaussian_blur
-
     return jax.vmap(lambda x: gaussian_blur(x, sigma, size=5))(xs)
 
 
@@ -141,7 +120,7 @@ def make_train_step(
     Steps are cached per `(stage, config, mesh)` (configs are frozen dataclasses), so
     repeated loops reuse one compiled program.
     """
-    loss_fn, kwargs = _loss_and_kwargs(stage, config)
+    loss_fn = config.loss()
     optimizer = make_optimizer(config)
     batch_sharding = None
     if mesh is not None:
@@ -163,15 +142,15 @@ def make_train_step(
         if batch_sharding is not None:
             xs = jax.lax.with_sharding_constraint(xs, batch_sharding)
         metrics = {}
-        if isinstance(config, InferenceStageConfig) and config.blur_sigma_init > 0:
-            sigma = blur_sigma(config, state.step)
+        sigma = config.input_blur(state.step)
+        if sigma is not None:
             xs = jax.lax.cond(sigma > 0, _blur_batch, lambda a, s: a, xs, sigma)
             metrics["blur_sigma"] = sigma
         spec = trainable_filter(state.model, stage)
         diff, static = eqx.partition(state.model, spec)
 
         def objective(d):
-            return batch_loss(loss_fn, eqx.combine(d, static), xs, k_loss, **kwargs)
+            return batch_loss(loss_fn, eqx.combine(d, static), xs, k_loss)
 
         new_diff, opt_state, update = apply_update(objective, optimizer, diff, state.opt_state)
         loss, aux, finite = update.loss, update.aux, update.finite
@@ -197,13 +176,11 @@ def make_eval_fn(stage: Stage, config: StageConfig, *, aux: bool = False) -> Cal
     With `aux=True` it returns `(loss, aux)`, the loss terms as in training. Stage 2 runs
     its networks deterministically (`train=False`: no dropout in the flow).
     """
-    loss_fn, kwargs = _loss_and_kwargs(stage, config)
-    if stage == "flow":
-        kwargs = dict(kwargs, train=False)
+    loss_fn = config.loss(train=False)
 
     @eqx.filter_jit
     def evaluate(model, xs, key):
-        out = batch_loss(loss_fn, model, xs, key, **kwargs)
+        out = batch_loss(loss_fn, model, xs, key)
         return out if aux else out[0]
 
     return evaluate
@@ -271,6 +248,4 @@ def make_mesh(devices=None) -> Mesh:
     first and pass `jax.devices()`.
     """
     devices = jax.local_devices() if devices is None else list(devices)
-    import numpy as np
-
     return Mesh(np.asarray(devices), ("batch",))

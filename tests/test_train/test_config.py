@@ -110,7 +110,10 @@ def test_flow_chart_switches_build_the_flow_they_name():
         inference_hidden=(8,), feature_hidden=(8,), base_hidden=(8,), flow_nn_width=8
     )
     on: dict[str, Any] = dict(flow_translation_column=True, flow_circular_angle=True)
-    actions: tuple[tuple[Literal["affine", "affine+color"], int], ...] = (("affine", 1), ("affine+color", 3))
+    actions: tuple[tuple[Literal["affine", "affine+color"], int], ...] = (
+        ("affine", 1),
+        ("affine+color", 3),
+    )
     for action, channels in actions:
         config = ModelConfig(image_shape=(12, 12, channels), action=action, **on, **small)
         flow = build_model(jr.key(0), config).flow

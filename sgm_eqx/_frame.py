@@ -6,17 +6,33 @@ the centre of column `j` is at `x = -1 + (2j + 1) / W` and the centre of row `i`
 `y = 1 - (2i + 1) / H` (PyTorch's `align_corners=False` convention, with `y` flipped to point
 up). For a non-square image both axes are still scaled to `[-1, 1]`, so one normalised unit is
 `W / 2` pixels along `x` and `H / 2` pixels along `y`.
+
+This module sits below every layer (it imports nothing from the library): the image
+actions, the renderers of the procedural datasets, the moment-based pose estimators and
+the figures all take their pixel positions from it.
 """
 
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 
-def pixel_centres(height: int, width: int) -> tuple[Float[Array, " W"], Float[Array, " H"]]:
-    """Normalised coordinates of the pixel centres: `x` of each column, `y` of each row."""
-    x = (2.0 * jnp.arange(width, dtype=jnp.float32) + 1.0) / width - 1.0
-    y = 1.0 - (2.0 * jnp.arange(height, dtype=jnp.float32) + 1.0) / height
+def pixel_centres(
+    height: int, width: int
+) -> tuple[Float[np.ndarray, " W"], Float[np.ndarray, " H"]]:
+    """Normalised coordinates of the pixel centres: `x` of each column, `y` of each row.
+
+    numpy float64 (exact for any size; constants when used inside traced code).
+    """
+    x = (2.0 * np.arange(width) + 1.0) / width - 1.0
+    y = 1.0 - (2.0 * np.arange(height) + 1.0) / height
     return x, y
+
+
+def complex_grid(height: int, width: int) -> np.ndarray:
+    """The pixel centres as complex numbers `x + i y`, shape `(H, W)` (for image moments)."""
+    x, y = pixel_centres(height, width)
+    return x[None, :] + 1j * y[:, None]
 
 
 def to_pixel(
