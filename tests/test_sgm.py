@@ -242,3 +242,41 @@ def test_sgm_is_a_pytree_gradients_reach_both_networks(offset_sgm, x):
     g = grad(offset_sgm)
     assert float(jnp.abs(g.inference_net.head.weight).sum()) > 0
     assert float(jnp.abs(g.flow.unbounded.base_dist.out.weight).sum()) > 0
+
+
+def test_a_plain_flowjax_density_on_images_is_wrapped_and_trains_without_dropout():
+    """A flowjax distribution conditioned on `(H, W, C)` images becomes an
+    `ImageConditioned` inside the SGM, and the stage-2 loss's training-mode log-density
+    is its ordinary `log_prob` (it has no dropout)."""
+    from flowjax.distributions import AbstractDistribution
+    from jax.scipy import stats as jstats
+
+    from sgm_eqx import SGM
+    from sgm_eqx.groups import Affine2D
+    from sgm_eqx.losses._model_api import flow_log_prob
+    from sgm_eqx.nn import AbstractTransformationDensity, ImageConditioned
+
+    image = (6, 6, 1)
+
+    class MeanShifted(AbstractDistribution):
+        """η ~ N(mean(x̂), 1) per coordinate: a flowjax density conditioned on images."""
+
+        shape: tuple[int, ...] = (5,)
+        cond_shape: tuple[int, ...] | None = image
+
+        def _log_prob(self, x, condition=None):
+            assert condition is not None  # flowjax checks cond_shape before calling
+            return jnp.sum(jstats.norm.logpdf(x - jnp.mean(condition)))
+
+        def _sample(self, key, condition=None):
+            assert condition is not None
+            return jnp.mean(condition) + jr.normal(key, self.shape)
+
+    model = SGM(Affine2D.identity(order=1), lambda x, key=None: jnp.zeros(5), MeanShifted())
+    assert isinstance(model.flow, ImageConditioned)
+    assert isinstance(model.flow, AbstractTransformationDensity)
+    x_hat = jr.uniform(jr.key(0), image)
+    eta = jnp.arange(5.0) / 10
+    expected = jnp.sum(jstats.norm.logpdf(eta - jnp.mean(x_hat)))
+    assert jnp.allclose(model.flow.log_prob(eta, condition=x_hat), expected)
+    assert jnp.allclose(flow_log_prob(model.flow, eta, x_hat, jr.key(1)), expected)
