@@ -37,6 +37,10 @@ def blame(flag: str, value=None):
     except (ValueError, TypeError, OSError, EOFError, KeyError) as err:
         text = " ".join(str(err).split()) or repr(err)
         where = flag if value is None else f"{flag} {value}"
+        prefix = _PREFIX.match(text)
+        if prefix and prefix.group(0).startswith(f"`{flag}"):
+            # the library already named the flag and its values (`--set a=1`): keep them
+            where = prefix.group(0).rstrip().rstrip(":").strip("`")
         raise CommandError(f"{where}: {_PREFIX.sub('', text)}") from err
 
 

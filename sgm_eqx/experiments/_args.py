@@ -9,6 +9,7 @@ import dataclasses
 import json
 import pathlib
 import sys
+import typing
 
 import numpy as np
 
@@ -74,6 +75,12 @@ def check_split(data: Dataset, split: str, flag: str = "--split") -> Dataset:
     return data.subset(split)
 
 
+def _holds_floats(cls: type, field: str) -> bool:
+    """Whether the dataclass field is annotated `tuple[float, ...]` (possibly `| None`)."""
+    hint = typing.get_type_hints(cls)[field]
+    return hint == tuple[float, ...] or tuple[float, ...] in typing.get_args(hint)
+
+
 def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
     """Apply `section.field=value` overrides through `dataclasses.replace`.
 
@@ -105,6 +112,8 @@ def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
             )
         if isinstance(getattr(target, field), float) and isinstance(parsed, int):
             parsed = float(parsed)
+        if isinstance(parsed, tuple) and _holds_floats(type(target), field):
+            parsed = tuple(float(v) if type(v) is int else v for v in parsed)
         if isinstance(getattr(target, field), bool) and not isinstance(parsed, bool):
             raise ValueError(
                 f"`--set {item}`: {name.strip()} expects true or false; got {value!r}."

@@ -110,10 +110,11 @@ class ModelConfig:
             )
         if self.inference_translation_readout and self.eta_bound is not None and self.squash:
             raise ValueError(
-                f"`{name}(inference_translation_readout=True)`: q then predicts the "
-                "translation column of the map, which a tanh-bounded η "
-                "(`eta_bound` with `squash=True`) cannot carry; set squash=False, "
-                "eta_bound=None or inference_translation_readout=False."
+                f"`{name}(inference_translation_readout=True)`: with "
+                "inference_translation_readout=True, q predicts the translation column of "
+                "the map, which a tanh-bounded η (`eta_bound` with `squash=True`) cannot "
+                "carry; set model.squash=false, model.eta_bound=none or "
+                "model.inference_translation_readout=false."
             )
         for field, why in (
             ("flow_translation_column", "bounds η itself, not the translation column"),
@@ -121,8 +122,9 @@ class ModelConfig:
         ):
             if getattr(self, field) and self.eta_bound is not None and self.squash:
                 raise ValueError(
-                    f"`{name}({field}=True)`: a tanh-bounded η (`eta_bound` with "
-                    f"`squash=True`) {why}; set squash=False, eta_bound=None or {field}=False."
+                    f"`{name}({field}=True)`: with {field}=True, a tanh-bounded η "
+                    f"(`eta_bound` with `squash=True`) {why}; set model.squash=false, "
+                    f"model.eta_bound=none or model.{field}=false."
                 )
         _sizes(name, "inference_hidden", self.inference_hidden)
         _sizes(name, "feature_hidden", self.feature_hidden)

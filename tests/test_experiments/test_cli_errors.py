@@ -109,7 +109,11 @@ CASES = [
     ("train --data png:{d}/mixed:size=2 --out {out}", "at least 4"),
     ("train --data {d}/good.npz --out {out} --batch-size 64", "--batch-size 64"),
     ("train --data {d}/good.npz --out {out} --preset mnist-color", "--preset mnist-color"),
-    ("train --data {d}/good.npz --out {out} --set model.widht=3", "--set: "),
+    ("train --data {d}/good.npz --out {out} --set model.widht=3", "--set model.widht=3: "),
+    (
+        "train --data {d}/good.npz --out {out} --set model.eta_bound=(1,1,3,1,1)",
+        "--set model.eta_bound=(1,1,3,1,1): with inference_translation_readout=True, q",
+    ),
     ("train --data {d}/good.npz --out {out} --set nope.steps=3", "unknown section"),
     ("train --data {d}/good.npz --out {out} --set inference.lr=-1", "expected a positive"),
     ("train --data {d}/good.npz --out {out} --set model.eta_bound=(1,1)", "eta_bound"),

@@ -85,11 +85,11 @@ def test_bad_config_values_raise_clear_errors():
         FlowStageConfig(warmup_frac=1.5)
     with pytest.raises(ValueError, match=r"ModelConfig\(flow_layers=...\)"):
         ModelConfig(flow_layers=0)
-    with pytest.raises(ValueError, match=r"inference_translation_readout=True.*squash=False"):
+    with pytest.raises(ValueError, match=r"inference_translation_readout=True.*squash=false"):
         ModelConfig(eta_bound=(1.0,) * 5, inference_translation_readout=True)
-    with pytest.raises(ValueError, match=r"flow_circular_angle=True.*squash=False"):
+    with pytest.raises(ValueError, match=r"flow_circular_angle=True.*squash=false"):
         ModelConfig(eta_bound=(1.0,) * 5, flow_circular_angle=True)
-    with pytest.raises(ValueError, match=r"flow_translation_column=True.*squash=False"):
+    with pytest.raises(ValueError, match=r"flow_translation_column=True.*squash=false"):
         ModelConfig(eta_bound=(1.0,) * 5, flow_translation_column=True)
 
 
