@@ -25,7 +25,6 @@ from ._losses import (
     taylor_transform as taylor_transform,
 )
 from ._model import (
-    DenseNet as DenseNet,
     LatentSymmetryModel as LatentSymmetryModel,
     make_symmetry_model as make_symmetry_model,
 )

@@ -1,6 +1,6 @@
 """The latent symmetry-detection model: autoencoder, t-network and a learned generator G_α."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax
@@ -9,40 +9,8 @@ import jax.random as jr
 import jax.scipy.linalg as jsl
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ..nn import ReluMLP
 from ._basis import BasisName, basis_matrices, basis_size
-
-
-class DenseNet(eqx.Module):
-    """A fully-connected network with per-layer widths: `Linear -> act` repeated, then `Linear`.
-
-    Acts on one vector `(in_size,)` and returns `(out_size,)`; batch with `jax.vmap`.
-    (`eqx.nn.MLP` has one width for all hidden layers; the paper's MLPs taper.)
-    """
-
-    layers: tuple[eqx.nn.Linear, ...]
-    activation: Callable[[Array], Array] = eqx.field(static=True)
-
-    def __init__(
-        self,
-        in_size: int,
-        out_size: int,
-        widths: Sequence[int],
-        *,
-        activation: Callable[[Array], Array] = jax.nn.relu,
-        key: PRNGKeyArray,
-    ):
-        sizes = [in_size, *widths, out_size]
-        keys = jr.split(key, len(sizes) - 1)
-        self.layers = tuple(
-            eqx.nn.Linear(a, b, key=k) for a, b, k in zip(sizes[:-1], sizes[1:], keys, strict=True)
-        )
-        self.activation = activation
-
-    def __call__(self, x: Float[Array, " in_size"]) -> Float[Array, " out_size"]:
-        """Apply the network to one input vector."""
-        for layer in self.layers[:-1]:
-            x = self.activation(layer(x))
-        return self.layers[-1](x)
 
 
 class LatentSymmetryModel(eqx.Module):
@@ -58,14 +26,14 @@ class LatentSymmetryModel(eqx.Module):
     Build it with [`make_symmetry_model`][sgm_eqx.detect.make_symmetry_model]. All methods act
     on one example.
 
-    **Fields:** `encoder`, `decoder`, `t_net` ([`DenseNet`][sgm_eqx.detect.DenseNet]),
+    **Fields:** `encoder`, `decoder`, `t_net` ([`ReluMLP`][sgm_eqx.nn.ReluMLP]),
     `alpha_raw` (unnormalised coefficients, `(k,)`), `latent_basis` (`(k, d², d²)`, not
     trained: gradients are stopped), and static `image_shape`, `latent_size`, `channels`, `basis`.
     """
 
-    encoder: DenseNet
-    decoder: DenseNet
-    t_net: DenseNet
+    encoder: ReluMLP
+    decoder: ReluMLP
+    t_net: ReluMLP
     alpha_raw: Float[Array, " k"]
     latent_basis: Float[Array, "k d2 d2"]
     image_shape: tuple[int, int, int] = eqx.field(static=True)
@@ -148,9 +116,9 @@ def make_symmetry_model(
     alpha_raw = jr.normal(k_a, (k,))
     alpha_raw = alpha_raw / jnp.linalg.norm(alpha_raw)
     return LatentSymmetryModel(
-        encoder=DenseNet(n_in, n_lat, widths, key=k_enc),
-        decoder=DenseNet(n_lat, n_in, tuple(reversed(widths)), key=k_dec),
-        t_net=DenseNet(2 * n_in, 1, t_widths, key=k_t),
+        encoder=ReluMLP(n_in, tuple(widths), n_lat, key=k_enc),
+        decoder=ReluMLP(n_lat, tuple(reversed(widths)), n_in, key=k_dec),
+        t_net=ReluMLP(2 * n_in, tuple(t_widths), 1, key=k_t),
         alpha_raw=alpha_raw,
         latent_basis=basis_matrices(latent_size, latent_size, basis),
         image_shape=(h, w, c),

@@ -39,7 +39,6 @@ from ._nets import (
     ConditionalDiagNormal as ConditionalDiagNormal,
     ConvDecoder as ConvDecoder,
     GaussianConvEncoder as GaussianConvEncoder,
-    ReluMLP as ReluMLP,
     make_spline_flow as make_spline_flow,
 )
 from ._train import (

@@ -16,79 +16,10 @@ from flowjax.distributions import Transformed
 from flowjax.flows import coupling_flow
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ..nn import AbstractConditionalNormal
+from .._checks import image_shape_arg, layer_sizes
+from ..nn import AbstractConditionalNormal, ReluMLP
 
 _INV_SOFTPLUS_ONE = math.log(math.e - 1.0)
-
-
-def _positive_sizes(name: str, arg: str, sizes) -> tuple[int, ...]:
-    out = tuple(int(s) for s in sizes)
-    if any(s < 1 for s in out):
-        raise ValueError(f"`{name}({arg}=...)`: expected positive sizes; got {tuple(sizes)}.")
-    return out
-
-
-def _image_shape(name: str, image_shape) -> tuple[int, int, int]:
-    shape = tuple(int(s) for s in image_shape)
-    if len(shape) != 3 or any(s < 1 for s in shape):
-        raise ValueError(
-            f"`{name}(image_shape=...)`: expected a positive `(H, W, C)` tuple; got {image_shape}."
-        )
-    return shape[0], shape[1], shape[2]
-
-
-class ReluMLP(eqx.Module):
-    """`Linear -> relu` blocks of the given widths, then a linear head (no activation).
-
-    With `norm=True` each hidden block is `Linear -> LayerNorm -> relu` (the decoder's dense
-    part); otherwise `Linear -> relu` (the flows' MLPs). Acts on ONE vector.
-    """
-
-    linears: tuple[eqx.nn.Linear, ...]
-    norms: tuple[eqx.nn.LayerNorm, ...] | None
-    head: eqx.nn.Linear
-
-    def __init__(
-        self,
-        in_size: int,
-        hidden: tuple[int, ...],
-        out_size: int,
-        *,
-        norm: bool = False,
-        zero_head: bool = False,
-        key: PRNGKeyArray,
-    ):
-        """Build the MLP.
-
-        **Arguments:**
-
-        - `in_size`, `out_size`: input and output lengths.
-        - `hidden`: hidden widths (paper: `(64, 32)`), may be empty.
-        - `norm`: LayerNorm before each relu.
-        - `zero_head`: zero-initialise the head (its output is then the constant 0 at init).
-        - `key`: PRNG key.
-        """
-        hidden = _positive_sizes("ReluMLP", "hidden", hidden)
-        sizes = (int(in_size), *hidden)
-        keys = jr.split(key, len(hidden) + 1)
-        self.linears = tuple(
-            eqx.nn.Linear(a, b, key=k)
-            for a, b, k in zip(sizes[:-1], sizes[1:], keys[:-1], strict=True)
-        )
-        self.norms = tuple(eqx.nn.LayerNorm(h) for h in hidden) if norm else None
-        head = eqx.nn.Linear(sizes[-1], int(out_size), key=keys[-1])
-        if zero_head:
-            head = eqx.tree_at(lambda m: (m.weight, m.bias), head, replace_fn=jnp.zeros_like)
-        self.head = head
-
-    def __call__(self, x: Float[Array, " in_size"]) -> Float[Array, " out_size"]:
-        """Apply the MLP to one vector."""
-        for i, linear in enumerate(self.linears):
-            x = linear(x)
-            if self.norms is not None:
-                x = self.norms[i](x)
-            x = jax.nn.relu(x)
-        return self.head(x)
 
 
 class GaussianConvEncoder(eqx.Module):
@@ -132,8 +63,8 @@ class GaussianConvEncoder(eqx.Module):
         - `min_scale`: lower bound of σ (added to a softplus).
         - `key`: PRNG key.
         """
-        h, w, c = _image_shape("GaussianConvEncoder", image_shape)
-        channels = _positive_sizes("GaussianConvEncoder", "channels", channels)
+        h, w, c = image_shape_arg("GaussianConvEncoder", image_shape)
+        channels = layer_sizes("GaussianConvEncoder", "channels", channels)
         if not channels:
             raise ValueError("`GaussianConvEncoder(channels=...)`: expected at least one layer.")
         if not 0 <= n_strided <= len(channels):
@@ -160,7 +91,7 @@ class GaussianConvEncoder(eqx.Module):
             lambda m: (m.head.weight, m.head.bias), mlp, (jnp.zeros_like(mlp.head.weight), bias)
         )
         self.latent_dim = int(latent_dim)
-        self.image_shape = _image_shape("GaussianConvEncoder", image_shape)
+        self.image_shape = image_shape_arg("GaussianConvEncoder", image_shape)
         self.min_scale = float(min_scale)
 
     def __call__(
@@ -220,8 +151,8 @@ class ConvDecoder(eqx.Module):
         - `min_scale`: lower bound of `s`.
         - `key`: PRNG key.
         """
-        h, w, c = _image_shape("ConvDecoder", image_shape)
-        channels = _positive_sizes("ConvDecoder", "channels", channels)
+        h, w, c = image_shape_arg("ConvDecoder", image_shape)
+        channels = layer_sizes("ConvDecoder", "channels", channels)
         if not channels:
             raise ValueError("`ConvDecoder(channels=...)`: expected at least one layer.")
         if not 0 <= n_upsample <= len(channels):

@@ -22,6 +22,7 @@ from ._mlp import (
     AbstractImageEncoder as AbstractImageEncoder,
     ConvEncoder as ConvEncoder,
     MLPEncoder as MLPEncoder,
+    ReluMLP as ReluMLP,
     dense as dense,
     gelu_layer_norm as gelu_layer_norm,
 )

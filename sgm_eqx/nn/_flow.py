@@ -25,6 +25,7 @@ from flowjax.distributions import AbstractDistribution, Transformed
 from jax.scipy import stats as jstats
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._checks import image_shape_arg
 from ._inference import _check_eta_bound
 from ._mlp import (
     MLP,
@@ -32,7 +33,6 @@ from ._mlp import (
     PAPER_FEATURE_HIDDEN,
     AbstractImageEncoder,
     MLPEncoder,
-    _as_image_shape,
     dense,
 )
 
@@ -515,7 +515,7 @@ def make_transformation_flow(
         raise ValueError("`make_transformation_flow(feature_hidden=...)`: expected >= 1 layer.")
     feat_key, base_key, flow_key = jr.split(key, 3)
     features = MLPEncoder(
-        _as_image_shape("make_transformation_flow", image_shape),
+        image_shape_arg("make_transformation_flow", image_shape),
         feature_hidden,
         dropout=dropout,
         key=feat_key,
@@ -564,7 +564,7 @@ class ImageConditioned(AbstractTransformationDensity):
         - `dist`: a flowjax distribution with `cond_shape == (H * W * C,)`.
         - `image_shape`: `(H, W, C)`.
         """
-        image_shape = _as_image_shape("ImageConditioned", image_shape)
+        image_shape = image_shape_arg("ImageConditioned", image_shape)
         if dist.cond_shape not in ((math.prod(image_shape),), image_shape):
             raise ValueError(
                 f"`ImageConditioned(dist=...)`: expected cond_shape ({math.prod(image_shape)},) "

@@ -12,12 +12,12 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._checks import image_shape_arg
 from ._mlp import (
     PAPER_INFERENCE_HIDDEN,
     AbstractImageEncoder,
     ConvEncoder,
     MLPEncoder,
-    _as_image_shape,
     dense,
 )
 from ._pose_features import N_TURNING, PoseFeatureEncoder, _angle, turning_vectors
@@ -290,7 +290,7 @@ class PointEstimate(AbstractInferenceNet):
         """Wrap `fn`, which maps ONE `image_shape` image to `n_params` numbers."""
         self.fn = fn
         self.n_params = int(n_params)
-        self.image_shape = _as_image_shape("PointEstimate", image_shape)
+        self.image_shape = image_shape_arg("PointEstimate", image_shape)
 
     def __call__(
         self, x: Float[Array, "H W C"], *, key: PRNGKeyArray | None = None
@@ -356,7 +356,7 @@ def make_inference_net(
     **Returns:** an [`sgm_eqx.nn.InferenceNet`][] with η = 0 for every x at init.
     """
     enc_key, head_key = jr.split(key)
-    image_shape = _as_image_shape("make_inference_net", image_shape)
+    image_shape = image_shape_arg("make_inference_net", image_shape)
     if backbone == "mlp":
         encoder = MLPEncoder(image_shape, hidden, dropout=dropout, key=enc_key)
     elif backbone == "cnn":

@@ -11,28 +11,13 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._checks import image_shape_arg, layer_sizes
+
 
 def _check_dropout(name: str, dropout: float) -> None:
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"`{name}(dropout=...)`: expected a rate in [0, 1); got {dropout}.")
 
-
-def _check_sizes(name: str, arg: str, sizes: tuple[int, ...]) -> None:
-    if any(int(s) < 1 for s in sizes):
-        raise ValueError(f"`{name}({arg}=...)`: expected positive layer sizes; got {sizes}.")
-
-
-def _as_image_shape(name: str, image_shape) -> tuple[int, int, int]:
-    """Validate `image_shape` and return it as a tuple of three Python ints."""
-    shape = tuple(int(s) for s in image_shape)
-    if len(shape) != 3 or any(s < 1 for s in shape):
-        raise ValueError(
-            f"`{name}(image_shape=...)`: expected a positive `(H, W, C)` tuple; got {image_shape}."
-        )
-    return shape[0], shape[1], shape[2]
-
-
-_GELU_C = math.sqrt(2.0 / math.pi)
 
 #: App. C's widths, the single source of the defaults of the factories and of
 #: `sgm_eqx.train.ModelConfig`: the inference MLP q_ω, the flow's shared feature extractor,
@@ -40,6 +25,9 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 PAPER_INFERENCE_HIDDEN: tuple[int, ...] = (2048, 1024, 512, 256)
 PAPER_FEATURE_HIDDEN: tuple[int, ...] = (1024, 512, 512)
 PAPER_BASE_HIDDEN: tuple[int, ...] = (256, 256)
+
+_GELU_C = math.sqrt(2.0 / math.pi)
+
 _GELU_A = 0.044715
 
 
@@ -148,7 +136,7 @@ class MLP(eqx.Module):
         - `key`: PRNG key for the initial weights (equinox's default `Linear` init).
         """
         hidden = tuple(int(h) for h in hidden)
-        _check_sizes("MLP", "hidden", hidden)
+        layer_sizes("MLP", "hidden", hidden)
         _check_dropout("MLP", dropout)
         if int(in_size) < 1:
             raise ValueError(f"`MLP(in_size=...)`: expected a positive size; got {in_size}.")
@@ -186,6 +174,63 @@ class MLP(eqx.Module):
             if k is not None:
                 x = _dropout(x, self.dropout, k)
         return x
+
+
+class ReluMLP(eqx.Module):
+    """`Linear -> relu` blocks of the given (tapering) widths, then a linear head.
+
+    With `norm=True` each hidden block is `Linear -> LayerNorm -> relu`. The relu networks
+    of the companion systems: the joint-ELBO model's dense parts and flow conditioners
+    (`sgm_eqx.elbo`), and the symmetry detector's encoder, decoder and t-network
+    (`sgm_eqx.detect`). The SGM's own networks use [`sgm_eqx.nn.MLP`][] (App. C's
+    `Dense -> gelu -> LayerNorm` blocks, no head). Acts on ONE vector; batch with `jax.vmap`.
+    """
+
+    linears: tuple[eqx.nn.Linear, ...]
+    norms: tuple[eqx.nn.LayerNorm, ...] | None
+    head: eqx.nn.Linear
+
+    def __init__(
+        self,
+        in_size: int,
+        hidden: tuple[int, ...],
+        out_size: int,
+        *,
+        norm: bool = False,
+        zero_head: bool = False,
+        key: PRNGKeyArray,
+    ):
+        """Build the MLP.
+
+        **Arguments:**
+
+        - `in_size`, `out_size`: input and output lengths.
+        - `hidden`: hidden widths (e.g. the joint-ELBO paper's `(64, 32)`), may be empty.
+        - `norm`: LayerNorm before each relu.
+        - `zero_head`: zero-initialise the head (its output is then the constant 0 at init).
+        - `key`: PRNG key.
+        """
+        hidden = layer_sizes("ReluMLP", "hidden", hidden)
+        sizes = (int(in_size), *hidden)
+        keys = jr.split(key, len(hidden) + 1)
+        self.linears = tuple(
+            eqx.nn.Linear(a, b, key=k)
+            for a, b, k in zip(sizes[:-1], sizes[1:], keys[:-1], strict=True)
+        )
+        self.norms = tuple(eqx.nn.LayerNorm(h) for h in hidden) if norm else None
+        head = eqx.nn.Linear(sizes[-1], int(out_size), key=keys[-1])
+        if zero_head:
+            head = eqx.tree_at(lambda m: (m.weight, m.bias), head, replace_fn=jnp.zeros_like)
+        self.head = head
+
+    def __call__(self, x: Float[Array, " in_size"]) -> Float[Array, " out_size"]:
+        """Apply the MLP to one vector."""
+        for i, linear in enumerate(self.linears):
+            x = linear(x)
+            if self.norms is not None:
+                x = self.norms[i](x)
+            x = jax.nn.relu(x)
+        return self.head(x)
 
 
 class AbstractImageEncoder(eqx.Module):
@@ -237,7 +282,7 @@ class MLPEncoder(AbstractImageEncoder):
         - `dropout`: dropout rate after every block (active only with a key at call time).
         - `key`: PRNG key for the weights.
         """
-        h, w, c = _as_image_shape("MLPEncoder", image_shape)
+        h, w, c = image_shape_arg("MLPEncoder", image_shape)
         self.mlp = MLP(h * w * c, hidden, dropout=dropout, key=key)
         self.image_shape = (h, w, c)
 
@@ -300,11 +345,11 @@ class ConvEncoder(AbstractImageEncoder):
         - `dropout`: dropout rate in the MLP blocks.
         - `key`: PRNG key for the weights.
         """
-        image_shape = _as_image_shape("ConvEncoder", image_shape)
+        image_shape = image_shape_arg("ConvEncoder", image_shape)
         channels = tuple(int(c) for c in channels)
         if not channels:
             raise ValueError("`ConvEncoder(channels=...)`: expected at least one layer; got ().")
-        _check_sizes("ConvEncoder", "channels", channels)
+        layer_sizes("ConvEncoder", "channels", channels)
         if not 0 <= n_strided <= len(channels):
             raise ValueError(
                 f"`ConvEncoder(n_strided=...)`: expected 0..{len(channels)}; got {n_strided}."

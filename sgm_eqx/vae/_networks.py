@@ -9,25 +9,10 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._checks import image_shape_arg, layer_sizes
 from ..nn import MLP, dense
 
 _INV_SOFTPLUS_ONE = math.log(math.e - 1.0)
-
-
-def _check_image_shape(name: str, image_shape) -> tuple[int, int, int]:
-    shape = tuple(int(s) for s in image_shape)
-    if len(shape) != 3 or any(s < 1 for s in shape):
-        raise ValueError(
-            f"`{name}(image_shape=...)`: expected a positive `(H, W, C)` tuple; got {image_shape}."
-        )
-    return shape[0], shape[1], shape[2]
-
-
-def _check_sizes(name: str, arg: str, sizes) -> tuple[int, ...]:
-    sizes = tuple(int(s) for s in sizes)
-    if not sizes or any(s < 1 for s in sizes):
-        raise ValueError(f"`{name}({arg}=...)`: expected positive layer sizes; got {sizes}.")
-    return sizes
 
 
 def _halve(size: int) -> int:
@@ -102,9 +87,9 @@ class ConvVAEEncoder(eqx.Module):
         - `hidden`: widths of the MLP blocks after flattening (paper: `(256,)`).
         - `key`: PRNG key for the weights.
         """
-        h, w, c = _check_image_shape("ConvVAEEncoder", image_shape)
-        channels = _check_sizes("ConvVAEEncoder", "channels", channels)
-        hidden = _check_sizes("ConvVAEEncoder", "hidden", hidden)
+        h, w, c = image_shape_arg("ConvVAEEncoder", image_shape)
+        channels = layer_sizes("ConvVAEEncoder", "channels", channels, allow_empty=False)
+        hidden = layer_sizes("ConvVAEEncoder", "hidden", hidden, allow_empty=False)
         if int(latent_size) < 1:
             raise ValueError(
                 f"`ConvVAEEncoder(latent_size=...)`: expected >= 1; got {latent_size}."
@@ -187,9 +172,9 @@ class ConvVAEDecoder(eqx.Module):
         **Arguments:** as [`sgm_eqx.vae.ConvVAEEncoder`][], given in the *encoder's* order
         (`channels=(64, 128)` builds transposed convs with 128 then 64 filters).
         """
-        h, w, c = _check_image_shape("ConvVAEDecoder", image_shape)
-        channels = _check_sizes("ConvVAEDecoder", "channels", channels)
-        hidden = _check_sizes("ConvVAEDecoder", "hidden", hidden)
+        h, w, c = image_shape_arg("ConvVAEDecoder", image_shape)
+        channels = layer_sizes("ConvVAEDecoder", "channels", channels, allow_empty=False)
+        hidden = layer_sizes("ConvVAEDecoder", "hidden", hidden, allow_empty=False)
         if int(latent_size) < 1:
             raise ValueError(
                 f"`ConvVAEDecoder(latent_size=...)`: expected >= 1; got {latent_size}."
