@@ -4,6 +4,7 @@ from ._batched import (
     chains_all as chains_all,
     infer_all as infer_all,
     log_prob_all as log_prob_all,
+    matrices as matrices,
     resample_all as resample_all,
     sample_all as sample_all,
 )
@@ -40,6 +41,7 @@ from ._recovery import (
     class_recovery as class_recovery,
     moment_poses as moment_poses,
     pose_w1 as pose_w1,
+    poses_of_matrices as poses_of_matrices,
     split_score as split_score,
     true_poses as true_poses,
 )

@@ -32,7 +32,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .._frame import complex_grid
-from ..data import PoseClass, render_shape
+from ..data import POSE_RADIUS, PoseClass, render_shape
 from ._metrics import circular_std, circular_wasserstein1, wasserstein1
 
 _AnyArray = Array | np.ndarray
@@ -164,6 +164,28 @@ def pose_w1(
     return out
 
 
+def poses_of_matrices(matrices: Float[_AnyArray, "n 3 3"]) -> Float[np.ndarray, "n 5"]:
+    """`(θ, t_x, t_y, log-size, aspect)` of content poses given as affine matrices.
+
+    The inverse of [`sgm_eqx.data.pose_matrix`][] for any affine map `P = [L t; 0 1]`: `θ`
+    is the angle of the rotation closest to `L` (its polar factor), `L = R(θ) S`; the
+    log-size is `log(sqrt|det L| / POSE_RADIUS)` and the aspect `log(S_xx / S_yy) / 2`.
+    Exact: no image is read, so with the true pose `M_x` of `x`, the inferred map
+    `A_x = T(f(x))` and a sampled `T(η)`, `poses_of_matrices(T(η) A_x^{-1} M_x)` is the
+    exact pose of the variant `T_η(x̂)`.
+    """
+    m = np.asarray(matrices, np.float64)
+    lin = m[:, :2, :2]
+    theta = np.arctan2(lin[:, 1, 0] - lin[:, 0, 1], lin[:, 0, 0] + lin[:, 1, 1])
+    c, s = np.cos(theta), np.sin(theta)
+    sxx = c * lin[:, 0, 0] + s * lin[:, 1, 0]  # S = R(-θ) L
+    syy = -s * lin[:, 0, 1] + c * lin[:, 1, 1]
+    det = lin[:, 0, 0] * lin[:, 1, 1] - lin[:, 0, 1] * lin[:, 1, 0]
+    log_size = np.log(np.sqrt(np.abs(det)) / POSE_RADIUS)
+    aspect = 0.5 * np.log(np.abs(sxx / syy))
+    return np.stack([theta, m[:, 0, 2], m[:, 1, 2], log_size, aspect], -1)
+
+
 def _cut_or_vanished(images: np.ndarray, proto_mass: np.ndarray) -> np.ndarray:
     """`(m,)` bools: content cut by the frame (> 2% of the mass on the border ring) or gone."""
     mass = images.sum(axis=(1, 2, 3))
@@ -193,6 +215,7 @@ def class_recovery(
     pose_class: PoseClass,
     *,
     true_poses: Float[_AnyArray, "n 5"] | None = None,
+    exact_variant_poses: Float[_AnyArray, "n s 5"] | None = None,
 ) -> dict:
     """Recovery metrics of one class from its held-out images, prototypes and variants.
 
@@ -204,6 +227,10 @@ def class_recovery(
     - `pose_class`: the class's shape (symmetry order for the rotation estimate).
     - `true_poses`: the true `(θ, t_x, t_y, log-size, aspect)` of `data_images`, to report
       the estimator's own error.
+    - `exact_variant_poses`: the exact poses of the variants, `(n, s, 5)`, where the action
+      lets them be computed from the maps (affine: [`poses_of_matrices`][]); with
+      `true_poses`, `w1_exact` compares them with the data's true poses, which measures the
+      model free of the image estimator (whose error grows on twice-resampled small shapes).
 
     **Returns:** a dict with `w1` (per pose coordinate, in `POSE_UNITS`), `orbit_variance`
     (within-class per-pixel variance of the prototypes over that of the inputs),
@@ -237,6 +264,9 @@ def class_recovery(
     out["lost_content"] = float(np.mean(lost))
     if true_poses is not None:
         out["estimator_floor"] = pose_w1(np.asarray(true_poses), est_data, pose_class)
+        if exact_variant_poses is not None:
+            exact = np.asarray(exact_variant_poses, np.float64)[~lost]
+            out["w1_exact"] = pose_w1(np.asarray(true_poses), exact, pose_class)
     return out
 
 

@@ -79,3 +79,37 @@ def test_moment_estimator_reads_the_orientation_of_small_upright_hearts():
     hearts = np.asarray(data.images)[np.asarray(data.labels) == 2]
     theta = moment_poses(hearts, PoseClass("heart"))[:, 0]
     assert np.degrees(np.max(np.abs(theta))) < 5.0
+
+
+def test_poses_of_matrices_inverts_pose_matrix_and_reads_composed_maps():
+    """`poses_of_matrices` is the exact inverse of `pose_matrix` over the latents' ranges,
+    and reads the pose of a composed map `T M`: rotating and scaling a pose by a known
+    similarity adds its angle and log-scale and moves its translation."""
+    import jax
+    import jax.numpy as jnp
+    import jax.random as jr
+
+    from sgm_eqx.data import pose_matrix
+    from sgm_eqx.experiments import poses_of_matrices
+
+    k1, k2, k3 = jr.split(jr.key(3), 3)
+    n = 200
+    theta = jr.uniform(k1, (n,), minval=-3.1, maxval=3.1)
+    t, size_aspect = jr.uniform(k2, (n, 2), minval=-0.4, maxval=0.4), jr.uniform(k3, (n, 2))
+    size_aspect = (size_aspect - 0.5) * jnp.array([[0.8, 0.4]])
+    latents = jnp.concatenate([jnp.zeros((n, 1)), theta[:, None], t, size_aspect], axis=1)
+    m = np.asarray(jax.vmap(pose_matrix)(latents), np.float64)
+    np.testing.assert_allclose(poses_of_matrices(m), np.asarray(latents[:, 1:]), atol=2e-6)
+    phi, s = 0.7, 0.2
+    g = np.array(
+        [[math.exp(s) * math.cos(phi), -math.exp(s) * math.sin(phi), 0.1],
+         [math.exp(s) * math.sin(phi), math.exp(s) * math.cos(phi), -0.2],
+         [0.0, 0.0, 1.0]]
+    )  # fmt: skip
+    composed = poses_of_matrices(g @ m)
+    wrapped = np.angle(np.exp(1j * (composed[:, 0] - np.asarray(theta) - phi)))
+    np.testing.assert_allclose(wrapped, 0.0, atol=2e-6)
+    np.testing.assert_allclose(composed[:, 3], np.asarray(size_aspect[:, 0]) + s, atol=2e-6)
+    np.testing.assert_allclose(composed[:, 4], np.asarray(size_aspect[:, 1]), atol=2e-6)
+    moved = m[:, :2, 2] @ g[:2, :2].T + g[:2, 2]
+    np.testing.assert_allclose(composed[:, 1:3], moved, atol=2e-6)
