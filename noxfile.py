@@ -41,7 +41,8 @@ def typecheck(session: nox.Session) -> None:
     """Pyright (standard mode, settings in pyproject.toml) over the package and the tests."""
     # tensorboard: the optional writer and its test import tensorboardX, which must resolve
     session.install("-e", ".[dev,tensorboard]")
-    session.run("pyright", *session.posargs)
+    # `--project .`: this repository's settings, whatever configuration a parent folder holds
+    session.run("pyright", "--project", ".", *session.posargs)
 
 
 @nox.session
