@@ -228,7 +228,8 @@ def class_recovery(
     - `true_poses`: the true `(θ, t_x, t_y, log-size, aspect)` of `data_images`, to report
       the estimator's own error.
     - `exact_variant_poses`: the exact poses of the variants, `(n, s, 5)`, where the action
-      lets them be computed from the maps (affine: [`poses_of_matrices`][]); with
+      lets them be computed from the maps (affine:
+      [`poses_of_matrices`][sgm_eqx.experiments.poses_of_matrices]); with
       `true_poses`, `w1_exact` compares them with the data's true poses, which measures the
       model free of the image estimator (whose error grows on twice-resampled small shapes).
 
