@@ -135,3 +135,22 @@ class LinearGaussianFlow(AbstractDistribution):
 
     def _sample(self, key, condition=None):
         return self._mean(condition) + jr.normal(key, self.shape)
+
+
+def tiny_model_config(**changes):
+    """A `ModelConfig` small enough for a few training steps on 8x8 images in a test."""
+    import dataclasses
+
+    from sgm_eqx.train import ModelConfig
+
+    base = ModelConfig(
+        image_shape=(8, 8, 1),
+        action="affine",
+        interpolation_order=1,
+        inference_hidden=(16,),
+        feature_hidden=(16,),
+        base_hidden=(8,),
+        flow_layers=1,
+        flow_nn_width=8,
+    )
+    return dataclasses.replace(base, **changes)

@@ -3,24 +3,15 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import pytest
+from train_helpers import tiny_model_config
 
 
 def _tiny_config():
-    from sgm_eqx.train import FlowStageConfig, InferenceStageConfig, ModelConfig, TrainConfig
+    from sgm_eqx.train import FlowStageConfig, InferenceStageConfig, TrainConfig
 
     bounds = (0.1, 0.1, 0.5, 0.1, 0.1)
     return TrainConfig(
-        model=ModelConfig(
-            image_shape=(8, 8, 1),
-            action="affine",
-            interpolation_order=1,
-            inference_hidden=(16,),
-            feature_hidden=(16,),
-            base_hidden=(8,),
-            flow_layers=1,
-            flow_nn_width=8,
-            flow_dropout=0.1,
-        ),
+        model=tiny_model_config(flow_dropout=0.1),
         # blur σ 1 -> 0 over the first 2 of the 4 steps: the blur schedule is part of the
         # resumed computation.
         inference=InferenceStageConfig(

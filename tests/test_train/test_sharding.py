@@ -2,6 +2,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+from train_helpers import tiny_model_config
 
 
 def test_data_parallel_training_on_four_devices_matches_one_device():
@@ -10,7 +11,6 @@ def test_data_parallel_training_on_four_devices_matches_one_device():
     from sgm_eqx.train import (
         FlowStageConfig,
         InferenceStageConfig,
-        ModelConfig,
         TrainConfig,
         build_model,
         fit_stage,
@@ -21,16 +21,7 @@ def test_data_parallel_training_on_four_devices_matches_one_device():
     assert jax.local_device_count() == 4, jax.devices()
     bounds = (0.1, 0.1, 0.5, 0.1, 0.1)
     config = TrainConfig(
-        model=ModelConfig(
-            image_shape=(8, 8, 1),
-            action="affine",
-            interpolation_order=1,
-            inference_hidden=(16,),
-            feature_hidden=(16,),
-            base_hidden=(8,),
-            flow_layers=1,
-            flow_nn_width=8,
-        ),
+        model=tiny_model_config(),
         inference=InferenceStageConfig(steps=3, batch_size=8, n_samples=2, augment_bounds=bounds),
         flow=FlowStageConfig(steps=3, batch_size=8, n_samples=2, augment_bounds=bounds),
         val_every=0,
