@@ -1,4 +1,4 @@
-"""Pairs/s of the jitted symmetry-detection training step (`sgm_eqx.detect.make_train_step`).
+"""Pairs/s of the symmetry-detection training step (`train_step` on `detect.detect_loss`).
 
 One step = the loss of eq. 6 (encoder/decoder MLPs of App. D, the t-network, the exact
 `d² x d²` matrix exponential per pair, the α-matching Taylor loss in pixel space) on a batch of
@@ -26,14 +26,15 @@ import optax
 from _report import write_json
 
 from sgm_eqx.detect import (
-    LossWeights,
+    DetectConfig,
     OneParameterTransform,
+    detect_loss,
     make_pairs,
     make_symmetry_model,
-    make_train_step,
     parse_magnitude,
     synthetic_images,
 )
+from sgm_eqx.train import train_step
 
 
 def _measure(size: int, batch: int, channels: int, steps: int, blur: float) -> dict:
@@ -46,7 +47,11 @@ def _measure(size: int, batch: int, channels: int, steps: int, blur: float) -> d
     optimizer = optax.adam(1e-3)
     with jax.numpy_dtype_promotion("standard"):
         opt_state = optimizer.init(eqx.filter(model, eqx.is_inexact_array))
-    step = make_train_step(optimizer, weights=LossWeights(alpha=100.0), blur_sigma=blur)
+    objective = detect_loss(DetectConfig(alpha_weight=100.0, l1=1e-3, taylor_order=2, blur=blur))
+
+    def step(model, opt_state, x0, xt):
+        model, opt_state, update = train_step(objective, optimizer, model, opt_state, x0, xt)
+        return model, opt_state, update.loss, update.aux
 
     t0 = time.perf_counter()
     out = step(model, opt_state, x0, xt)

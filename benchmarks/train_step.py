@@ -1,6 +1,6 @@
 """Examples/s of the jitted stage-1 and stage-2 training steps (paper's MNIST architecture).
 
-Measures, in one run and side by side, the library's steps (`sgm_eqx.train.make_train_step`)
+Measures, in one run and side by side, the library's steps (`sgm_eqx.train.stage_step`)
 and a straightforward reference ("naive": the network runs on `x` once per sample, inverses
 by `jnp.linalg.inv`, the flow through its generic `log_prob`), plus the best fp32 matmul of
 this machine as the ceiling. The machine may be shared: compare variants within one run.
@@ -67,7 +67,7 @@ from sgm_eqx.train import (
     build_model,
     init_state,
     make_optimizer,
-    make_train_step,
+    stage_step,
     trainable_filter,
 )
 
@@ -363,10 +363,8 @@ def _time_step(step, data, state, steps):
 
 
 def _library_step(stage, config):
-    step = make_train_step(stage, config)
-
     def run(data, state):
-        return step(data, state)
+        return stage_step(data, state, stage, config)
 
     return run
 

@@ -7,9 +7,11 @@ data specs and configurations live in `sgm_eqx.experiments._args`.
 import argparse
 import ast
 import contextlib
+import dataclasses
 import os
 import pathlib
 import re
+import typing
 
 
 class CommandError(Exception):
@@ -109,3 +111,62 @@ def parse_value(text: str):
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
+
+
+def _holds_floats(cls: type, field: str) -> bool:
+    """Whether the dataclass field is annotated `tuple[float, ...]` (possibly `| None`)."""
+    hint = typing.get_type_hints(cls)[field]
+    return hint == tuple[float, ...] or tuple[float, ...] in typing.get_args(hint)
+
+
+def coerce_field(target, field: str, text: str, item: str, owner: str):
+    """The value of `--set item` (`field=text`) for a field of the dataclass `target`.
+
+    Parses `text` ([`parse_value`][sgm_eqx._cli_args.parse_value]; lists become tuples),
+    makes an integer a float where the field holds floats, and refuses an unknown field or a
+    non-boolean for a boolean field, with a message that names the `--set` item.
+    `owner` names `target` in the messages (e.g. `model`, `DetectConfig`).
+    """
+    names = {f.name for f in dataclasses.fields(target)}
+    if field not in names:
+        raise ValueError(
+            f"`--set {item}`: {owner} has no field {field!r}; fields: {sorted(names)}."
+        )
+    parsed = parse_value(text)
+    if isinstance(parsed, list):
+        parsed = tuple(parsed)
+    current = getattr(target, field)
+    if isinstance(current, float) and type(parsed) is int:
+        parsed = float(parsed)
+    if isinstance(parsed, tuple) and _holds_floats(type(target), field):
+        parsed = tuple(float(v) if type(v) is int else v for v in parsed)
+    if isinstance(current, bool) and not isinstance(parsed, bool):
+        name = item.partition("=")[0].strip()
+        raise ValueError(f"`--set {item}`: {name} expects true or false; got {text!r}.")
+    return parsed
+
+
+def replace_fields(target, fields: dict[str, tuple[object, str]]):
+    """`dataclasses.replace(target, **values)` for `fields = {name: (value, --set item)}`.
+
+    All fields change together (a check that involves two fields sees both new values); an
+    error the dataclass raises is re-raised naming the `--set` items it concerns.
+    """
+    try:
+        return dataclasses.replace(target, **{f: v for f, (v, _) in fields.items()})
+    except (ValueError, TypeError) as err:
+        message = _PREFIX.sub("", str(err))
+        named = [item for f, (_, item) in fields.items() if f"{f}=" in str(err)]
+        items = " ".join(f"--set {item}" for item in named or [i for _, i in fields.values()])
+        raise ValueError(f"`{items}`: {message}") from None
+
+
+def set_fields(config, items: list[str], owner: str):
+    """A flat dataclass `config` with the `--set FIELD=VALUE` `items` applied together."""
+    fields: dict[str, tuple[object, str]] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"`--set {item}`: expected `FIELD=VALUE`.")
+        fields[name.strip()] = (coerce_field(config, name.strip(), value, item, owner), item)
+    return replace_fields(config, fields) if fields else config

@@ -23,4 +23,4 @@ run translate-y --transform translate-y --magnitude uniform:-0.3,0.3
 run shear       --transform shear       --magnitude uniform:-0.3,0.3
 run sct-wide  --transform sct         --magnitude uniform:-0.8,0.8
 run rotation+scale --transform rotation+scale --magnitude uniform:-0.4,0.4
-run translate-y-l1 --transform translate-y --magnitude uniform:-0.3,0.3 --l1 0.01
+run translate-y-l1 --transform translate-y --magnitude uniform:-0.3,0.3 --set l1=0.01

@@ -25,13 +25,17 @@ def main(argv: list[str] | None = None) -> None:
         "| train s |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    defaults = {"taylor_order": "4", "blur": "1.0", "steps": "2000", "l1": "0.0"}
+    from sgm_eqx.detect import DetectConfig
+
+    defaults = DetectConfig()
     for name in names:
         m = json.loads((args.root / name / "metrics.json").read_text())
+        # runs written before DetectConfig kept their flags as strings under "args"
+        config = m.get("config") or {k: v for k, v in m.get("args", {}).items()}
         extra = " ".join(
-            f"--{k.replace('_', '-')} {m['args'][k]}"
-            for k, v in defaults.items()
-            if m["args"].get(k, v) != v
+            f"--set {k}={config[k]}"
+            for k in ("taylor_order", "blur", "steps", "l1")
+            if k in config and float(config[k]) != float(getattr(defaults, k))
         )
         print(
             f"| {name} | {m['transform']} | `{m['magnitude']}` | {extra or '—'} "

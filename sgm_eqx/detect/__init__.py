@@ -11,6 +11,7 @@ from ._basis import (
     normalised_coordinates as normalised_coordinates,
     shannon_whittaker_derivative as shannon_whittaker_derivative,
 )
+from ._config import DetectConfig as DetectConfig
 from ._data import load_images as load_images, synthetic_images as synthetic_images
 from ._eval import (
     fit_magnitude_scale as fit_magnitude_scale,
@@ -29,8 +30,10 @@ from ._model import (
     make_symmetry_model as make_symmetry_model,
 )
 from ._train import (
+    build_symmetry_model as build_symmetry_model,
+    detect_loss as detect_loss,
     fit_symmetry as fit_symmetry,
-    make_train_step as make_train_step,
+    make_detect_optimizer as make_detect_optimizer,
     predict_magnitudes as predict_magnitudes,
 )
 from ._transforms import (

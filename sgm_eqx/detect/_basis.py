@@ -19,7 +19,7 @@ Conventions (shared by everything in `sgm_eqx.detect`):
 """
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import jax.numpy as jnp
 import numpy as np
@@ -43,6 +43,7 @@ AFFINE_INDICES: tuple[int, ...] = (0, 1, 2, 6, 7, 8)
 AFFINE_TERMS: tuple[str, ...] = tuple(QUADRATIC_TERMS[i] for i in AFFINE_INDICES)
 
 BasisName = Literal["affine", "quadratic"]
+BASES: tuple[str, ...] = get_args(BasisName)
 
 
 def basis_size(basis: BasisName) -> int:

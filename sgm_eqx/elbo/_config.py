@@ -1,7 +1,6 @@
 """Configuration, presets and the factory of the joint-ELBO model."""
 
 import dataclasses
-import json
 import math
 from typing import Any
 
@@ -9,6 +8,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import PRNGKeyArray
 
+from .._dataclass_json import from_json, to_json
 from ..groups import Affine2D
 from ._model import LIVAE
 from ._nets import ConvDecoder, GaussianConvEncoder, make_spline_flow
@@ -100,18 +100,12 @@ class ELBOConfig:
 
     def to_json(self) -> str:
         """The config as JSON (tuples become lists)."""
-        return json.dumps(dataclasses.asdict(self), indent=2)
+        return to_json(self)
 
     @classmethod
     def from_json(cls, text: str) -> "ELBOConfig":
-        """Inverse of `to_json`."""
-        raw = json.loads(text)
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - names)
-        if unknown:
-            raise ValueError(f"`ELBOConfig.from_json`: unknown fields {unknown}.")
-        kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
-        return cls(**kwargs)
+        """Inverse of `to_json` (unknown keys raise)."""
+        return from_json(cls, text)
 
 
 _PRESETS: dict[str, ELBOConfig] = {

@@ -9,7 +9,6 @@ import dataclasses
 import json
 import pathlib
 import sys
-import typing
 
 import numpy as np
 
@@ -19,9 +18,11 @@ from .._cli_args import (
     blame as blame,
     check_output_dir as check_output_dir,
     check_output_file as check_output_file,
+    coerce_field as coerce_field,
     non_negative_int as non_negative_int,
     parse_value as parse_value,
     positive_int as positive_int,
+    replace_fields as replace_fields,
 )
 from ..data import DATA_SPEC_HELP, SPLITS, Dataset, load_data, parse_data_spec
 from ..train import TrainConfig
@@ -75,12 +76,6 @@ def check_split(data: Dataset, split: str, flag: str = "--split") -> Dataset:
     return data.subset(split)
 
 
-def _holds_floats(cls: type, field: str) -> bool:
-    """Whether the dataclass field is annotated `tuple[float, ...]` (possibly `| None`)."""
-    hint = typing.get_type_hints(cls)[field]
-    return hint == tuple[float, ...] or tuple[float, ...] in typing.get_args(hint)
-
-
 def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
     """Apply `section.field=value` overrides through `dataclasses.replace`.
 
@@ -94,9 +89,6 @@ def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
         if not sep:
             raise ValueError(f"`--set {item}`: expected `section.field=value`.")
         section, dot, field = name.strip().partition(".")
-        parsed = parse_value(value)
-        if isinstance(parsed, list):
-            parsed = tuple(parsed)
         if not dot:
             field, section = section, ""
         if section and section not in ("model", "inference", "flow"):
@@ -104,32 +96,18 @@ def apply_overrides(config: TrainConfig, overrides: list[str]) -> TrainConfig:
                 f"`--set {item}`: unknown section {section!r}; expected model, inference or flow."
             )
         target = getattr(config, section) if section else config
-        names = {f.name for f in dataclasses.fields(target)}
-        if field not in names or (not section and field in ("model", "inference", "flow")):
+        if not section and field in ("model", "inference", "flow"):
             raise ValueError(
-                f"`--set {item}`: {section or 'TrainConfig'} has no field {field!r}; "
-                f"fields: {sorted(names)}."
+                f"`--set {item}`: {field} is a section; set its fields, e.g. {field}.FIELD=VALUE."
             )
-        if isinstance(getattr(target, field), float) and isinstance(parsed, int):
-            parsed = float(parsed)
-        if isinstance(parsed, tuple) and _holds_floats(type(target), field):
-            parsed = tuple(float(v) if type(v) is int else v for v in parsed)
-        if isinstance(getattr(target, field), bool) and not isinstance(parsed, bool):
-            raise ValueError(
-                f"`--set {item}`: {name.strip()} expects true or false; got {value!r}."
-            )
-        changes.setdefault(section, {})[field] = (parsed, item)
+        changes.setdefault(section, {})[field] = (
+            coerce_field(target, field, value, item, section or "TrainConfig"),
+            item,
+        )
     # the sections first, then the top level (whose own checks see the new sections)
     for section in sorted(changes, key=lambda s: s == ""):
-        fields = changes[section]
         target = getattr(config, section) if section else config
-        try:
-            new = dataclasses.replace(target, **{f: v for f, (v, _) in fields.items()})
-        except (ValueError, TypeError) as err:
-            message = _PREFIX.sub("", str(err))
-            named = [item for f, (_, item) in fields.items() if f"{f}=" in str(err)]
-            items = " ".join(f"--set {item}" for item in named or [i for _, i in fields.values()])
-            raise ValueError(f"`{items}`: {message}") from None
+        new = replace_fields(target, changes[section])
         config = dataclasses.replace(config, **{section: new}) if section else new
     return config
 

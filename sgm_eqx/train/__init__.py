@@ -43,11 +43,10 @@ from ._step import (
     TrainState as TrainState,
     batch_indices as batch_indices,
     init_state as init_state,
-    make_eval_fn as make_eval_fn,
     make_mesh as make_mesh,
-    make_train_step as make_train_step,
     replicate as replicate,
-    validation_loss as validation_loss,
+    stage_loss as stage_loss,
+    stage_step as stage_step,
     validation_metrics as validation_metrics,
 )
 from ._update import (

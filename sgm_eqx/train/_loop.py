@@ -28,12 +28,12 @@ from ._model import build_model
 from ._optim import Stage
 from ._step import (
     TrainState,
+    check_mesh,
     check_n_params,
     init_state,
-    make_eval_fn,
-    make_train_step,
     replicate,
     stage_config_of,
+    stage_step,
     validation_metrics,
 )
 
@@ -113,7 +113,7 @@ def fit_stage(
 ) -> tuple[TrainState, History]:
     """Run one stage of Algorithm 1 from `state` up to step `until` (default: `steps`).
 
-    A plain Python loop around the jitted step of [`sgm_eqx.train.make_train_step`][], with a
+    A plain Python loop around the jitted step [`sgm_eqx.train.stage_step`][], with a
     tqdm bar, validation every `config.val_every` steps (and at the end) on `val_data`, and a
     checkpoint every `config.checkpoint_every` steps (and at the end) in `checkpoint_dir`
     (the newest `keep_checkpoints` are kept, plus the best by validation loss; see
@@ -161,8 +161,7 @@ def fit_stage(
         raise ValueError(f"`fit_stage(log_every=...)`: expected at least 1; got {log_every}")
     total = stage_cfg.steps if until is None else min(int(until), stage_cfg.steps)
     history = History() if history is None else history
-    step_fn = make_train_step(stage, stage_cfg, mesh=mesh)
-    evaluate = make_eval_fn(stage, stage_cfg, aux=True) if val_data is not None else None
+    check_mesh(stage_cfg, mesh)
     data = replicate(jnp.asarray(train_data), mesh)
     state = replicate(state, mesh)
     val_key = jr.fold_in(state.key, 2**31 - 1)
@@ -179,11 +178,9 @@ def fit_stage(
 
     def validate(s: TrainState) -> None:
         nonlocal best
-        if evaluate is None or val_data is None:
+        if val_data is None:
             return
-        terms = validation_metrics(
-            evaluate, s.model, val_data, val_key, stage_cfg.batch_size, config.val_batches
-        )
+        terms = validation_metrics(s.model, val_data, val_key, stage_cfg, config.val_batches)
         v = terms["loss"]
         history.val.append((int(s.step), v))
         bar.set_postfix(val=f"{v:.4g}", refresh=False)
@@ -197,7 +194,7 @@ def fit_stage(
 
     for t in range(start, total):
         t_step = time.perf_counter()
-        state, metrics = step_fn(data, state)
+        state, metrics = stage_step(data, state, stage, stage_cfg, mesh)
         metrics = jax.device_get(metrics)
         if t > start:
             timed_steps += 1

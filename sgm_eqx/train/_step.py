@@ -1,7 +1,5 @@
 """The jitted training step of either stage, the data order, and validation."""
 
-import functools
-from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
@@ -16,7 +14,7 @@ from ..image import gaussian_blur
 from ..losses import batch_loss
 from ._config import StageConfig
 from ._optim import Stage, make_optimizer, make_schedule, trainable_filter
-from ._update import apply_update
+from ._update import train_step
 
 
 class TrainState(eqx.Module):
@@ -97,135 +95,109 @@ def check_n_params(model, config: StageConfig, stage: Stage) -> None:
         )
 
 
-@functools.lru_cache(maxsize=16)
-def make_train_step(
-    stage: Stage, config: StageConfig, *, mesh: Mesh | None = None
-) -> Callable[[Float[Array, "N H W C"], TrainState], tuple[TrainState, dict[str, Array]]]:
-    """Build the jitted step `(data, state) -> (state, metrics)` of a stage.
-
-    One call: take the batch of `state.step` from `data` (see
-    [`sgm_eqx.train.batch_indices`][]), blur it (stage 1, while σ > 0), evaluate the batched
-    loss ([`sgm_eqx.losses.inference_loss`][] or [`sgm_eqx.losses.mle_loss`][]) and its
-    gradient w.r.t. the trainable part only, clip, apply AdamW. If the loss or the gradient
-    norm is not finite the update is skipped (state unchanged, step not advanced) and
-    `metrics["finite"]` is `False`, so the caller can stop with the last good state.
-
-    `state` is donated (`eqx.filter_jit(donate="all-except-first")`); `data` is not.
-    With a `mesh`, the batch is sharded over its `"batch"` axis (parameters replicated);
-    `batch_size` must be a multiple of the number of devices in the mesh.
-
-    `metrics`: `loss`, the loss's aux entries, `grad_norm`, `lr`, `finite` (and
-    `blur_sigma` in stage 1).
-
-    Steps are cached per `(stage, config, mesh)` (configs are frozen dataclasses), so
-    repeated loops reuse one compiled program.
-    """
-    loss_fn = config.loss()
-    optimizer = make_optimizer(config)
-    batch_sharding = None
-    if mesh is not None:
-        n_dev = mesh.shape["batch"]
-        if config.batch_size % n_dev:
-            raise ValueError(
-                f"batch_size={config.batch_size} is not a multiple of the {n_dev} devices "
-                "of the mesh"
-            )
-        batch_sharding = NamedSharding(mesh, PartitionSpec("batch"))
-    schedule = make_schedule(config)
-
-    @eqx.filter_jit(donate="all-except-first")
-    def step(data, state: TrainState):
-        key = state.key
-        k_data, k_loss = jr.split(jr.fold_in(key, state.step))
-        idx = batch_indices(k_data, state.step, data.shape[0], config.batch_size)
-        xs = data[idx]
-        if batch_sharding is not None:
-            xs = jax.lax.with_sharding_constraint(xs, batch_sharding)
-        metrics = {}
-        sigma = config.input_blur(state.step)
-        if sigma is not None:
-            xs = jax.lax.cond(sigma > 0, _blur_batch, lambda a, s: a, xs, sigma)
-            metrics["blur_sigma"] = sigma
-        spec = trainable_filter(state.model, stage)
-        diff, static = eqx.partition(state.model, spec)
-
-        def objective(d):
-            return batch_loss(loss_fn, eqx.combine(d, static), xs, k_loss)
-
-        new_diff, opt_state, update = apply_update(objective, optimizer, diff, state.opt_state)
-        loss, aux, finite = update.loss, update.aux, update.finite
-        new_state = TrainState(
-            model=eqx.combine(new_diff, static),
-            opt_state=opt_state,
-            step=state.step + finite.astype(jnp.int32),
-            key_data=state.key_data,
+def check_mesh(config: StageConfig, mesh: Mesh | None) -> NamedSharding | None:
+    """The batch's sharding over `mesh` (`None` without one); checks `batch_size`."""
+    if mesh is None:
+        return None
+    n_dev = mesh.shape["batch"]
+    if config.batch_size % n_dev:
+        raise ValueError(
+            f"batch_size={config.batch_size} is not a multiple of the {n_dev} devices of the mesh"
         )
-        metrics.update(aux)
-        with jax.numpy_dtype_promotion("standard"):
-            lr = schedule(state.step)
-        metrics.update(loss=loss, grad_norm=update.grad_norm, lr=lr, finite=finite)
-        return new_state, metrics
-
-    return step
+    return NamedSharding(mesh, PartitionSpec("batch"))
 
 
-@functools.lru_cache(maxsize=16)
-def make_eval_fn(stage: Stage, config: StageConfig, *, aux: bool = False) -> Callable:
-    """Jitted `(model, xs, key) -> loss` of a stage on one batch.
-
-    With `aux=True` it returns `(loss, aux)`, the loss terms as in training. Stage 2 runs
-    its networks deterministically (`train=False`: no dropout in the flow).
-    """
-    loss_fn = config.loss(train=False)
-
-    @eqx.filter_jit
-    def evaluate(model, xs, key):
-        out = batch_loss(loss_fn, model, xs, key)
-        return out if aux else out[0]
-
-    return evaluate
-
-
-def validation_loss(
-    evaluate: Callable,
-    model,
+@eqx.filter_jit(donate="all-except-first")
+def stage_step(
     data: Float[Array, "N H W C"],
-    key: PRNGKeyArray,
-    batch_size: int,
-    max_batches: int,
-) -> float:
-    """Mean of `evaluate` over up to `max_batches` consecutive full batches of `data`.
+    state: TrainState,
+    stage: Stage,
+    config: StageConfig,
+    mesh: Mesh | None = None,
+) -> tuple[TrainState, dict[str, Array]]:
+    """One training step of a stage: `(data, state) -> (state, metrics)`.
 
-    All of `data` forms one batch if it is smaller than `batch_size`; each batch has a fixed
-    key.
+    Takes the batch of `state.step` from `data` (see [`sgm_eqx.train.batch_indices`][]),
+    blurs it (stage 1, while σ > 0), and runs [`sgm_eqx.train.train_step`][] (the package's
+    one update) on the batched loss of the stage
+    ([`sgm_eqx.losses.inference_loss`][] or [`sgm_eqx.losses.mle_loss`][], bound by
+    `config.loss()`), training only the stage's part of the model
+    ([`sgm_eqx.train.trainable_filter`][]). If the loss or the gradient norm is not finite
+    the update is skipped (state unchanged, step not advanced) and `metrics["finite"]` is
+    `False`, so the caller can stop with the last good state.
+
+    A module-level `eqx.filter_jit` function: `stage`, `config` (a frozen dataclass) and
+    `mesh` are static, so one compiled program serves every step of a stage. `state` is
+    donated; `data` is not. With a `mesh`, the batch is sharded over its `"batch"` axis
+    (parameters replicated); `batch_size` must be a multiple of the number of devices.
+
+    **Returns:** `(state, metrics)`; `metrics`: `loss`, the loss's aux entries,
+    `grad_norm`, `lr`, `finite` (and `blur_sigma` in stage 1).
     """
-    n = data.shape[0]
-    bs = min(batch_size, n)
-    n_batches = max(1, min(max_batches, n // bs))
-    total = 0.0
-    for i in range(n_batches):
-        total += float(evaluate(model, data[i * bs : (i + 1) * bs], jr.fold_in(key, i)))
-    return total / n_batches
+    batch_sharding = check_mesh(config, mesh)
+    k_data, k_loss = jr.split(jr.fold_in(state.key, state.step))
+    xs = data[batch_indices(k_data, state.step, data.shape[0], config.batch_size)]
+    if batch_sharding is not None:
+        xs = jax.lax.with_sharding_constraint(xs, batch_sharding)
+    metrics = {}
+    sigma = config.input_blur(state.step)
+    if sigma is not None:
+        xs = jax.lax.cond(sigma > 0, _blur_batch, lambda a, s: a, xs, sigma)
+        metrics["blur_sigma"] = sigma
+    model, opt_state, update = train_step(
+        eqx.Partial(batch_loss, config.loss()),
+        make_optimizer(config),
+        state.model,
+        state.opt_state,
+        xs,
+        k_loss,
+        filter_spec=trainable_filter(state.model, stage),
+    )
+    new_state = TrainState(
+        model=model,
+        opt_state=opt_state,
+        step=state.step + update.finite.astype(jnp.int32),
+        key_data=state.key_data,
+    )
+    with jax.numpy_dtype_promotion("standard"):
+        lr = make_schedule(config)(state.step)
+    metrics.update(update.aux)
+    metrics.update(loss=update.loss, grad_norm=update.grad_norm, lr=lr, finite=update.finite)
+    return new_state, metrics
+
+
+@eqx.filter_jit
+def stage_loss(
+    model, xs: Float[Array, "B H W C"], key: PRNGKeyArray, config: StageConfig
+) -> tuple[Float[Array, ""], dict[str, Array]]:
+    """The stage's batched loss on one batch, as in training: `(loss, aux)`.
+
+    Stage 2 runs its networks deterministically (`config.loss(train=False)`: no dropout in
+    the flow). Module-level and jitted; `config` is static.
+    """
+    return batch_loss(config.loss(train=False), model, xs, key)
 
 
 def validation_metrics(
-    evaluate: Callable,
     model,
     data: Float[Array, "N H W C"],
     key: PRNGKeyArray,
-    batch_size: int,
+    config: StageConfig,
     max_batches: int,
 ) -> dict[str, float]:
-    """`validation_loss` (the mean over batches) for an `evaluate` made with `aux=True`.
+    """[`sgm_eqx.train.stage_loss`][] averaged over up to `max_batches` batches of `data`.
+
+    Consecutive full batches of `config.batch_size` (all of `data` forms one batch if it is
+    smaller); batch `i` uses the key `fold_in(key, i)`.
 
     **Returns:** `{"loss": ..., <each loss term>: ...}`, means over the batches.
     """
     n = data.shape[0]
-    bs = min(batch_size, n)
+    bs = min(config.batch_size, n)
     n_batches = max(1, min(max_batches, n // bs))
     totals: dict[str, float] = {}
     for i in range(n_batches):
-        loss, aux = evaluate(model, data[i * bs : (i + 1) * bs], jr.fold_in(key, i))
+        loss, aux = stage_loss(model, data[i * bs : (i + 1) * bs], jr.fold_in(key, i), config)
         for k, v in {"loss": loss, **aux}.items():
             totals[k] = totals.get(k, 0.0) + float(v)
     return {k: v / n_batches for k, v in totals.items()}

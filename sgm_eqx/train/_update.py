@@ -4,8 +4,9 @@
 optax update, non-finite updates skipped); [`sgm_eqx.train.train_step`][] wraps it into a
 module-level jitted step in the style of flowjax's `train_utils.step`: the loss, the
 optimiser, the model, the optimiser state and the batch go in, the updated model and state
-come out. Both SGM stages ([`sgm_eqx.train.make_train_step`][], which adds the batch
-order, the blur schedule and sharding), `detect`, `vae` and `elbo` use them.
+come out. Both SGM stages ([`sgm_eqx.train.stage_step`][], which adds the batch order,
+the blur schedule and sharding), `detect` and `vae` train through `train_step`; `elbo`'s
+step calls `apply_update`.
 """
 
 from collections.abc import Callable
