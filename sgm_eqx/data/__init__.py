@@ -33,6 +33,7 @@ from ._poses import (
     make_pose_dataset as make_pose_dataset,
     pose_matrix as pose_matrix,
     render_shape as render_shape,
+    sample_pose_latents as sample_pose_latents,
 )
 from ._spec import (
     DATA_SPEC_HELP as DATA_SPEC_HELP,
