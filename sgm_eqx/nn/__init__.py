@@ -20,6 +20,7 @@ from ._mlp import (
     PAPER_FEATURE_HIDDEN as PAPER_FEATURE_HIDDEN,
     PAPER_INFERENCE_HIDDEN as PAPER_INFERENCE_HIDDEN,
     AbstractImageEncoder as AbstractImageEncoder,
+    BlurredEncoder as BlurredEncoder,
     ConvEncoder as ConvEncoder,
     MLPEncoder as MLPEncoder,
     ReluMLP as ReluMLP,

@@ -32,6 +32,7 @@ from ._mlp import (
     PAPER_BASE_HIDDEN,
     PAPER_FEATURE_HIDDEN,
     AbstractImageEncoder,
+    BlurredEncoder,
     MLPEncoder,
     dense,
 )
@@ -475,6 +476,7 @@ def make_transformation_flow(
     squash: bool = True,
     angles: tuple[int, ...] = (),
     chart: AbstractBijection | None = None,
+    condition_blur: float = 0.0,
 ) -> TransformationFlow:
     """Build the paper's p_ψ(η | x̂) (App. C "Generative network").
 
@@ -496,6 +498,8 @@ def make_transformation_flow(
     - `angles`: coordinates on the circle ([`sgm_eqx.nn.TransformationFlow`][]).
     - `chart`: `None` or a parameter-free bijection applied last
       ([`sgm_eqx.nn.TransformationFlow`][], e.g. [`sgm_eqx.groups.TranslationColumn`][]).
+    - `condition_blur`: `0` or σ in pixels: the feature extractor sees `x̂` blurred
+      ([`sgm_eqx.nn.BlurredEncoder`][]; not in the paper).
 
     **Returns:** a [`sgm_eqx.nn.TransformationFlow`][], near the identity at init.
     """
@@ -513,13 +517,19 @@ def make_transformation_flow(
         raise ValueError(f"`make_transformation_flow(interval=...)`: expected > 0; got {interval}.")
     if not feature_hidden:
         raise ValueError("`make_transformation_flow(feature_hidden=...)`: expected >= 1 layer.")
+    if not condition_blur >= 0:
+        raise ValueError(
+            f"`make_transformation_flow(condition_blur=...)`: expected >= 0; got {condition_blur}."
+        )
     feat_key, base_key, flow_key = jr.split(key, 3)
-    features = MLPEncoder(
+    features: AbstractImageEncoder = MLPEncoder(
         image_shape_arg("make_transformation_flow", image_shape),
         feature_hidden,
         dropout=dropout,
         key=feat_key,
     )
+    if condition_blur > 0:
+        features = BlurredEncoder(features, condition_blur)
     n = int(n_params)
     base = ConditionalNormal(n, features.out_size, base_hidden, key=base_key)
     bijection = _spline_layers(

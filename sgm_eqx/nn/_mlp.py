@@ -12,6 +12,7 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._checks import image_shape_arg, layer_sizes
+from ..image import gaussian_blur
 
 
 def _check_dropout(name: str, dropout: float) -> None:
@@ -385,3 +386,38 @@ class ConvEncoder(AbstractImageEncoder):
         for conv, norm in zip(self.convs, self.norms, strict=True):
             y = norm(jax.nn.gelu(conv(y)))
         return self.mlp(einops.rearrange(y, "c h w -> (c h w)"), key=key)
+
+
+class BlurredEncoder(AbstractImageEncoder):
+    """Blur the image with a Gaussian of `sigma` pixels, then apply `encoder`.
+
+    Used on the flow's condition, the prototype `x̂ = T⁻¹_{f(x)}(x)`: a prototype is one
+    resampling of `x` by (close to) `x`'s own pose, so the interpolation blur and aliasing it
+    carries grow with that pose and tell a flow conditioned on the raw pixels where in the
+    orbit `x` was (docs: results, "Interpolation leaks the pose into the prototype"). A
+    blur of about a pixel removes that high-frequency trace and keeps the shape.
+    `sigma` is a fixed modelling choice (static); the blur has no parameters.
+    """
+
+    encoder: AbstractImageEncoder
+    sigma: float = eqx.field(static=True)
+    image_shape: tuple[int, int, int] = eqx.field(static=True)
+
+    def __init__(self, encoder: AbstractImageEncoder, sigma: float):
+        """Wrap `encoder`; `sigma > 0` in pixels (the filter spans ±3σ, zeros outside)."""
+        if not (isinstance(sigma, int | float) and math.isfinite(sigma) and sigma > 0):
+            raise ValueError(f"`BlurredEncoder(sigma=...)`: expected a number > 0; got {sigma!r}.")
+        self.encoder = encoder
+        self.sigma = float(sigma)
+        self.image_shape = encoder.image_shape
+
+    @property
+    def out_size(self) -> int:
+        """`encoder.out_size`."""
+        return self.encoder.out_size
+
+    def __call__(
+        self, x: Float[Array, "H W C"], *, key: PRNGKeyArray | None = None
+    ) -> Float[Array, " out_size"]:
+        """Encode the blurred image (`key` turns on the wrapped encoder's dropout)."""
+        return self.encoder(gaussian_blur(x, self.sigma), key=key)

@@ -71,6 +71,9 @@ class ModelConfig:
       authors' code for unbounded η: u in units of η_max).
     - `flow_layers`, `flow_bins`, `flow_interval`, `feature_hidden`, `base_hidden`,
       `flow_nn_width`, `flow_dropout`: the flow p_ψ (App. C "Generative network").
+    - `flow_condition_blur`: `0` or σ in pixels of a Gaussian blur of the prototype before
+      the flow's feature extractor ([`sgm_eqx.nn.BlurredEncoder`][]; not in the paper), so
+      that p_ψ cannot read the interpolation blur that tells where in the orbit x was.
     """
 
     image_shape: tuple[int, int, int] = (28, 28, 1)
@@ -94,6 +97,7 @@ class ModelConfig:
     base_hidden: tuple[int, ...] = PAPER_BASE_HIDDEN
     flow_nn_width: int = 256
     flow_dropout: float = 0.0
+    flow_condition_blur: float = 0.0
 
     def __post_init__(self):
         name = "ModelConfig"
@@ -131,6 +135,7 @@ class ModelConfig:
         _sizes(name, "base_hidden", self.base_hidden)
         _fraction(name, "inference_dropout", self.inference_dropout)
         _fraction(name, "flow_dropout", self.flow_dropout)
+        _non_negative(name, "flow_condition_blur", self.flow_condition_blur)
         _positive(name, "flow_layers", self.flow_layers, integer=True)
         _positive(name, "flow_bins", self.flow_bins, integer=True)
         _positive(name, "init_scale", self.init_scale)

@@ -69,6 +69,7 @@ def build_model(key: PRNGKeyArray, config: ModelConfig) -> SGM:
         chart=TranslationColumn(n_params)
         if config.flow_translation_column and has_rotation
         else None,
+        condition_blur=config.flow_condition_blur,
     )
     return make_sgm(action=action, inference=inference, flow=flow)
 

@@ -26,7 +26,6 @@ def test_class_recovery_is_perfect_when_variants_are_the_data():
     assert m2["w1"]["tx"] > 0.1 and m2["w1"]["ty"] > 0.1
 
 
-
 def test_population_w1_separates_the_models_error_from_the_datas_sampling_noise():
     import jax.random as jr
 
@@ -74,6 +73,7 @@ def test_population_w1_separates_the_models_error_from_the_datas_sampling_noise(
     )  # fmt: skip
     assert m3["w1_exact"]["theta"] < 0.03
     assert m3["w1_per_input"]["theta"] > 3 * floor
+
 
 def test_split_score_detects_prototypes_half_a_turn_apart():
     from sgm_eqx.experiments import split_score

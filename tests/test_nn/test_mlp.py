@@ -149,3 +149,35 @@ def test_mlp_under_two_vmaps_puts_batch_axes_first_in_its_matmuls(getkey):
     jaxpr = jax.make_jaxpr(jax.vmap(jax.vmap(mlp)))(xs).jaxpr
     dots = [e for e in jaxpr.eqns if e.primitive.name == "dot_general"]
     assert [d.outvars[0].aval.shape for d in dots] == [(4, 2, 7), (4, 2, 3)]
+
+
+def test_blurred_encoder_encodes_the_blurred_image(getkey):
+    from sgm_eqx.image import gaussian_blur
+    from sgm_eqx.nn import BlurredEncoder, MLPEncoder, make_transformation_flow
+
+    inner = MLPEncoder((8, 8, 1), (16,), key=getkey())
+    enc = BlurredEncoder(inner, 1.0)
+    x = jr.uniform(getkey(), (8, 8, 1))
+    assert enc.out_size == inner.out_size and enc.image_shape == (8, 8, 1)
+    assert jnp.allclose(enc(x), inner(gaussian_blur(x, 1.0)), atol=1e-6)
+    # a one-pixel shift of a sharp edge changes the blurred encoding less than the raw one
+    edge = jnp.zeros((8, 8, 1)).at[:, 4:].set(1.0)
+    shifted = jnp.zeros((8, 8, 1)).at[:, 5:].set(1.0)
+    blurred = gaussian_blur(edge, 1.0) - gaussian_blur(shifted, 1.0)
+    assert float(jnp.sum(blurred**2)) < float(jnp.sum((edge - shifted) ** 2))
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match=r"BlurredEncoder\(sigma=...\)"):
+            BlurredEncoder(inner, bad)
+
+    # the flow's option wraps its feature extractor; 0 leaves it (and checkpoints) as before
+    def build(condition_blur):
+        return make_transformation_flow(
+            jr.key(0), image_shape=(8, 8, 1), n_params=2, flow_layers=1, feature_hidden=(8,),
+            base_hidden=(4,), nn_width=4, condition_blur=condition_blur,
+        )  # fmt: skip
+
+    plain, blur = build(0.0), build(0.7)
+    assert isinstance(blur.feature_extractor, BlurredEncoder)
+    assert not isinstance(plain.feature_extractor, BlurredEncoder)
+    leaves = jax.tree.leaves(eqx.filter(plain, eqx.is_array))
+    assert len(leaves) == len(jax.tree.leaves(eqx.filter(blur, eqx.is_array)))

@@ -85,6 +85,8 @@ def test_bad_config_values_raise_clear_errors():
         FlowStageConfig(warmup_frac=1.5)
     with pytest.raises(ValueError, match=r"ModelConfig\(flow_layers=...\)"):
         ModelConfig(flow_layers=0)
+    with pytest.raises(ValueError, match=r"ModelConfig\(flow_condition_blur=...\)"):
+        ModelConfig(flow_condition_blur=-1.0)
     with pytest.raises(ValueError, match=r"inference_translation_readout=True.*squash=false"):
         ModelConfig(eta_bound=(1.0,) * 5, inference_translation_readout=True)
     with pytest.raises(ValueError, match=r"flow_circular_angle=True.*squash=false"):

@@ -29,6 +29,7 @@ def trained():
         feature_hidden=(32,),
         base_hidden=(16,),
         nn_width=16,
+        condition_blur=1.0,
     )
     model = _sgm.SGM(Rotation2D.identity(), net, flow)
     config = TrainConfig(
@@ -74,17 +75,16 @@ def test_learned_prototypes_are_invariant_over_the_orbit(trained):
     assert hist["inference"].val[-1][1] < hist["inference"].val[0][1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known regression (docs: results, 'Interpolation leaks the pose'): with one-"
-    "resampling stage-2 prototypes the flow reads the bilinear blur of x̂, which grows with "
-    "|θ_x|, and learns std 0.238 instead of 0.346; with the old doubly resampled training "
-    "prototypes it learned 0.339 (same stage 1: slope 0.997)",
-)
 def test_learned_rotation_distribution_matches_the_true_spread(trained):
     model, xs, _ = trained
-    x_hat = model.prototype(xs[0])
-    etas = model.sample_eta(x_hat, jr.key(1), 4000)
-    std = float(jnp.std(etas[:, 0]))
-    # True η spread: std(U(-0.6, 0.6)) = 0.346; a short run of a tiny flow gets within 25%.
-    assert abs(std - TRUE_STD) < 0.25 * TRUE_STD, std
+    stds = []
+    for i in (0, 1, 2, 50, 100):
+        etas = model.sample_eta(model.prototype(xs[i]), jr.key(1), 4000)
+        stds.append(float(jnp.std(etas[:, 0])))
+    # True η spread: std(U(-0.6, 0.6)) = 0.346; a short run of a tiny flow gets within 25%
+    # (measured 0.329). The flow sees x̂ blurred by 1 px (`condition_blur`): without the blur
+    # it read the interpolation blur of x̂, which grows with |θ_x|, and its spread depended on
+    # which element of the orbit it was shown (0.19-0.36 over these inputs, measured).
+    assert all(abs(std - TRUE_STD) < 0.25 * TRUE_STD for std in stds), stds
+    # every element of the orbit gets the same answer (measured: equal to 3 decimals)
+    assert max(stds) - min(stds) < 0.05 * TRUE_STD, stds
