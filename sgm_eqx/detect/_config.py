@@ -1,25 +1,12 @@
 """The configuration of a symmetry-detection run: one frozen dataclass, as `TrainConfig`."""
 
 import dataclasses
-import math
 
+from .._checks import non_negative_field, positive_field, sizes_field
 from .._dataclass_json import from_json, to_json
 from ._basis import BASES
 from ._losses import LossWeights
 from ._transforms import TRANSFORMS, parse_magnitude
-
-
-def _check(field: str, ok: bool, expected: str, value) -> None:
-    if not ok:
-        raise ValueError(f"`DetectConfig({field}=...)`: expected {expected}; got {value!r}.")
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_real(value) -> bool:
-    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,41 +58,34 @@ class DetectConfig:
     alpha_lr: float = 1e-2
 
     def __post_init__(self):
+        name = "DetectConfig"
         parts = self.transform.split("+") if isinstance(self.transform, str) else [None]
-        _check(
-            "transform",
-            all(p in TRANSFORMS for p in parts),
-            f"one of {TRANSFORMS} or a '+'-joined composition of affine ones",
-            self.transform,
-        )
+        if not all(p in TRANSFORMS for p in parts):
+            raise ValueError(
+                f"`DetectConfig(transform=...)`: expected one of {TRANSFORMS} or a '+'-joined "
+                f"composition of affine ones; got {self.transform!r}."
+            )
         try:
             parse_magnitude(self.magnitude)
         except (ValueError, AttributeError) as err:
             raise ValueError(f"`DetectConfig(magnitude=...)`: {err}") from None
-        for field in ("n_images", "size", "channels", "steps", "batch_size"):
-            value = getattr(self, field)
-            _check(field, _is_int(value) and value >= 1, "an integer >= 1", value)
-        _check("latent_size", _is_int(self.latent_size) and self.latent_size >= 2,
-               "an integer >= 2", self.latent_size)  # fmt: skip
-        _check("taylor_order", _is_int(self.taylor_order) and self.taylor_order >= 1,
-               "an integer >= 1", self.taylor_order)  # fmt: skip
-        _check("basis", self.basis in BASES, f"one of {BASES}", self.basis)
-        for field in ("widths", "t_widths"):
-            value = getattr(self, field)
-            _check(
-                field,
-                isinstance(value, tuple)
-                and len(value) > 0
-                and all(_is_int(w) and w >= 1 for w in value),
-                "a non-empty tuple of integers >= 1, like (512, 256)",
-                value,
+        for field in ("n_images", "size", "channels", "taylor_order", "steps", "batch_size"):
+            positive_field(name, field, getattr(self, field), integer=True)
+        positive_field(name, "latent_size", self.latent_size, integer=True)
+        if self.latent_size < 2:
+            raise ValueError(
+                f"`DetectConfig(latent_size=...)`: expected an int >= 2; got {self.latent_size!r}."
             )
+        if self.basis not in BASES:
+            raise ValueError(
+                f"`DetectConfig(basis=...)`: expected one of {BASES}; got {self.basis!r}."
+            )
+        for field in ("widths", "t_widths"):
+            sizes_field(name, field, getattr(self, field), allow_empty=False)
         for field in ("blur", "alpha_weight", "latent_weight", "recon_weight", "l1"):
-            value = getattr(self, field)
-            _check(field, _is_real(value) and value >= 0, "a number >= 0", value)
+            non_negative_field(name, field, getattr(self, field))
         for field in ("lr", "alpha_lr"):
-            value = getattr(self, field)
-            _check(field, _is_real(value) and value > 0, "a number > 0", value)
+            positive_field(name, field, getattr(self, field))
 
     def weights(self) -> LossWeights:
         """The loss weights of eq. 6."""

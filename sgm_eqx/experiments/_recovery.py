@@ -278,22 +278,19 @@ def class_recovery(
         "split": split_score(est_proto[:, 0], pose_class.symmetry_order),
     }
     out["lost_content"] = float(np.mean(lost))
+    exact = None if exact_variant_poses is None else np.asarray(exact_variant_poses, np.float64)
     if true_poses is not None:
         out["estimator_floor"] = pose_w1(np.asarray(true_poses), est_data, pose_class)
-        if exact_variant_poses is not None:
-            exact = np.asarray(exact_variant_poses, np.float64)[~lost]
-            out["w1_exact"] = pose_w1(np.asarray(true_poses), exact, pose_class)
+        if exact is not None:
+            out["w1_exact"] = pose_w1(np.asarray(true_poses), exact[~lost], pose_class)
     if population_poses is not None:
         population = np.asarray(population_poses, np.float64)
-        if exact_variant_poses is not None:
-            var_poses = np.asarray(exact_variant_poses, np.float64)[~lost]
-        else:
-            var_poses = est_var
+        var_poses = est_var if exact is None else exact[~lost]
         out["w1_population"] = pose_w1(population, var_poses, pose_class)
         if true_poses is not None:
             out["sampling_floor"] = pose_w1(population, np.asarray(true_poses), pose_class)
-        if exact_variant_poses is not None:
-            out.update(_per_input_w1(np.asarray(exact_variant_poses), lost, population, pose_class))
+        if exact is not None:
+            out.update(_per_input_w1(exact, lost, population, pose_class))
     return out
 
 

@@ -10,32 +10,16 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
+from .._checks import (
+    fraction_field as _fraction,
+    non_negative_field as _non_negative,
+    positive_field as _positive,
+    sizes_field as _sizes,
+)
 from ..losses import UniformAugmentation, inference_loss, mle_loss
 from ..nn import PAPER_BASE_HIDDEN, PAPER_FEATURE_HIDDEN, PAPER_INFERENCE_HIDDEN
 
 ActionName = Literal["affine", "color", "affine+color"]
-
-
-def _positive(name: str, field: str, value, *, integer: bool = False) -> None:
-    ok = isinstance(value, int) if integer else isinstance(value, int | float)
-    if not ok or isinstance(value, bool) or not value > 0:
-        kind = "a positive int" if integer else "a positive number"
-        raise ValueError(f"`{name}({field}=...)`: expected {kind}; got {value!r}")
-
-
-def _non_negative(name: str, field: str, value) -> None:
-    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"`{name}({field}=...)`: expected a number >= 0; got {value!r}")
-
-
-def _fraction(name: str, field: str, value) -> None:
-    if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"`{name}({field}=...)`: expected a fraction in [0, 1]; got {value!r}")
-
-
-def _sizes(name: str, field: str, value) -> None:
-    if not isinstance(value, tuple) or not all(isinstance(v, int) and v > 0 for v in value):
-        raise ValueError(f"`{name}({field}=...)`: expected a tuple of positive ints; got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -101,9 +101,9 @@ def test_detect_config_checks_its_fields_and_round_trips():
         ("latent_size", 1, ">= 2"),
         ("widths", (), "non-empty tuple"),
         ("basis", "cubic", "quadratic"),
-        ("lr", 0.0, "> 0"),
+        ("lr", 0.0, "positive number"),
         ("l1", -1.0, ">= 0"),
-        ("steps", True, "integer >= 1"),
+        ("steps", True, "positive int"),
     ]:
         with pytest.raises(ValueError, match=rf"DetectConfig\({field}=\.\.\.\).*{expected}"):
             DetectConfig(**{field: value})
