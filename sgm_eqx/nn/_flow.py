@@ -294,7 +294,8 @@ class TransformationFlow(AbstractTransformationDensity):
     ) -> Float[Array, ""]:
         """Log p_ψ(η | x̂) for ONE example with dropout in the feature extractor (training).
 
-        Same value as `log_prob(eta, condition=x_hat)` when the dropout rate is 0.
+        Same value as `log_prob(eta, condition=x_hat)` when the dropout rate is 0 and the
+        condition's blur has no jitter ([`sgm_eqx.nn.BlurredEncoder`][]).
         """
         return self.log_prob_given_features(eta, self.features(x_hat, key=key))
 
@@ -477,6 +478,7 @@ def make_transformation_flow(
     angles: tuple[int, ...] = (),
     chart: AbstractBijection | None = None,
     condition_blur: float = 0.0,
+    condition_blur_jitter: float = 0.0,
 ) -> TransformationFlow:
     """Build the paper's p_ψ(η | x̂) (App. C "Generative network").
 
@@ -500,6 +502,9 @@ def make_transformation_flow(
       ([`sgm_eqx.nn.TransformationFlow`][], e.g. [`sgm_eqx.groups.TranslationColumn`][]).
     - `condition_blur`: `0` or σ in pixels: the feature extractor sees `x̂` blurred
       ([`sgm_eqx.nn.BlurredEncoder`][]; not in the paper).
+    - `condition_blur_jitter`: in `[0, 1]`; in training the blur's σ is drawn from
+      `U[σ(1 - j), σ(1 + j)]` ([`sgm_eqx.nn.BlurredEncoder`][] `jitter`). Needs
+      `condition_blur > 0`.
 
     **Returns:** a [`sgm_eqx.nn.TransformationFlow`][], near the identity at init.
     """
@@ -521,6 +526,12 @@ def make_transformation_flow(
         raise ValueError(
             f"`make_transformation_flow(condition_blur=...)`: expected >= 0; got {condition_blur}."
         )
+    if not 0 <= condition_blur_jitter <= 1 or (condition_blur_jitter and not condition_blur):
+        raise ValueError(
+            "`make_transformation_flow(condition_blur_jitter=...)`: expected a number in "
+            f"[0, 1], and condition_blur > 0 when it is not 0; got {condition_blur_jitter} "
+            f"with condition_blur={condition_blur}."
+        )
     feat_key, base_key, flow_key = jr.split(key, 3)
     features: AbstractImageEncoder = MLPEncoder(
         image_shape_arg("make_transformation_flow", image_shape),
@@ -529,7 +540,7 @@ def make_transformation_flow(
         key=feat_key,
     )
     if condition_blur > 0:
-        features = BlurredEncoder(features, condition_blur)
+        features = BlurredEncoder(features, condition_blur, condition_blur_jitter)
     n = int(n_params)
     base = ConditionalNormal(n, features.out_size, base_hidden, key=base_key)
     bijection = _spline_layers(

@@ -396,19 +396,37 @@ class BlurredEncoder(AbstractImageEncoder):
     carries grow with that pose and tell a flow conditioned on the raw pixels where in the
     orbit `x` was (docs: results, "Interpolation leaks the pose into the prototype"). A
     blur of about a pixel removes that high-frequency trace and keeps the shape.
-    `sigma` is a fixed modelling choice (static); the blur has no parameters.
+
+    **Jitter (training only).** A fixed blur cannot remove a difference in resolution: the
+    prototype of a small input is an upscaled, softer image than that of a large one, and
+    stays softer under any common blur. With `jitter = j > 0` and a `key` (training), the
+    blur's σ is drawn from `U[σ(1 - j), σ(1 + j)]` per call, so the condition's softness
+    varies at random, independently of the target, by more than the pose makes it vary: a
+    flow can then no longer tell a soft prototype from a sharp one blurred more, and its
+    density cannot depend on the input's size through it. Without a key σ is `sigma`.
+
+    `sigma` and `jitter` are fixed modelling choices (static); the blur has no parameters.
     """
 
     encoder: AbstractImageEncoder
     sigma: float = eqx.field(static=True)
+    jitter: float = eqx.field(static=True)
     image_shape: tuple[int, int, int] = eqx.field(static=True)
 
-    def __init__(self, encoder: AbstractImageEncoder, sigma: float):
-        """Wrap `encoder`; `sigma > 0` in pixels (the filter spans ±3σ, zeros outside)."""
+    def __init__(self, encoder: AbstractImageEncoder, sigma: float, jitter: float = 0.0):
+        """Wrap `encoder`: `sigma > 0` in pixels (the filter spans ±3σ, zeros outside).
+
+        `0 <= jitter <= 1` is the fraction by which training varies σ.
+        """
         if not (isinstance(sigma, int | float) and math.isfinite(sigma) and sigma > 0):
             raise ValueError(f"`BlurredEncoder(sigma=...)`: expected a number > 0; got {sigma!r}.")
+        if not (isinstance(jitter, int | float) and 0 <= jitter <= 1):
+            raise ValueError(
+                f"`BlurredEncoder(jitter=...)`: expected a number in [0, 1]; got {jitter!r}."
+            )
         self.encoder = encoder
         self.sigma = float(sigma)
+        self.jitter = float(jitter)
         self.image_shape = encoder.image_shape
 
     @property
@@ -419,5 +437,10 @@ class BlurredEncoder(AbstractImageEncoder):
     def __call__(
         self, x: Float[Array, "H W C"], *, key: PRNGKeyArray | None = None
     ) -> Float[Array, " out_size"]:
-        """Encode the blurred image (`key` turns on the wrapped encoder's dropout)."""
-        return self.encoder(gaussian_blur(x, self.sigma), key=key)
+        """Encode the blurred image; a `key` turns on the jitter and the encoder's dropout."""
+        if key is None or self.jitter == 0.0:
+            return self.encoder(gaussian_blur(x, self.sigma), key=key)
+        blur_key, key = jr.split(key)
+        sigma = self.sigma * (1.0 + self.jitter * jr.uniform(blur_key, (), minval=-1.0))
+        size = 2 * math.ceil(3.0 * self.sigma * (1.0 + self.jitter)) + 1
+        return self.encoder(gaussian_blur(x, sigma, size=size), key=key)

@@ -58,6 +58,10 @@ class ModelConfig:
     - `flow_condition_blur`: `0` or σ in pixels of a Gaussian blur of the prototype before
       the flow's feature extractor ([`sgm_eqx.nn.BlurredEncoder`][]; not in the paper), so
       that p_ψ cannot read the interpolation blur that tells where in the orbit x was.
+    - `flow_condition_blur_jitter`: in `[0, 1]`: in stage-2 training the blur's σ is drawn
+      from `U[σ(1 - j), σ(1 + j)]`, so that p_ψ cannot read the resolution a prototype
+      keeps from its input's size either ([`sgm_eqx.nn.BlurredEncoder`][] `jitter`).
+      Needs `flow_condition_blur > 0`.
     """
 
     image_shape: tuple[int, int, int] = (28, 28, 1)
@@ -82,6 +86,7 @@ class ModelConfig:
     flow_nn_width: int = 256
     flow_dropout: float = 0.0
     flow_condition_blur: float = 0.0
+    flow_condition_blur_jitter: float = 0.0
 
     def __post_init__(self):
         name = "ModelConfig"
@@ -120,6 +125,13 @@ class ModelConfig:
         _fraction(name, "inference_dropout", self.inference_dropout)
         _fraction(name, "flow_dropout", self.flow_dropout)
         _non_negative(name, "flow_condition_blur", self.flow_condition_blur)
+        _fraction(name, "flow_condition_blur_jitter", self.flow_condition_blur_jitter)
+        if self.flow_condition_blur_jitter and not self.flow_condition_blur:
+            raise ValueError(
+                f"`{name}(flow_condition_blur_jitter=...)`: jitters the condition's blur, so "
+                "it needs flow_condition_blur > 0; got flow_condition_blur=0. Set "
+                "model.flow_condition_blur (e.g. 1.0) or model.flow_condition_blur_jitter=0."
+            )
         _positive(name, "flow_layers", self.flow_layers, integer=True)
         _positive(name, "flow_bins", self.flow_bins, integer=True)
         _positive(name, "init_scale", self.init_scale)

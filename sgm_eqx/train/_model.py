@@ -70,6 +70,7 @@ def build_model(key: PRNGKeyArray, config: ModelConfig) -> SGM:
         if config.flow_translation_column and has_rotation
         else None,
         condition_blur=config.flow_condition_blur,
+        condition_blur_jitter=config.flow_condition_blur_jitter,
     )
     return make_sgm(action=action, inference=inference, flow=flow)
 

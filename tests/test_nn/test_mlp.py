@@ -2,7 +2,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+import numpy as np
 import pytest
+
+from sgm_eqx.nn import AbstractImageEncoder
 
 
 def test_mlp_block_is_dense_gelu_layernorm(getkey):
@@ -169,6 +172,9 @@ def test_blurred_encoder_encodes_the_blurred_image(getkey):
         with pytest.raises(ValueError, match=r"BlurredEncoder\(sigma=...\)"):
             BlurredEncoder(inner, bad)
 
+    with pytest.raises(ValueError, match=r"BlurredEncoder\(jitter=...\)"):
+        BlurredEncoder(inner, 1.0, 1.5)
+
     # the flow's option wraps its feature extractor; 0 leaves it (and checkpoints) as before
     def build(condition_blur):
         return make_transformation_flow(
@@ -181,3 +187,37 @@ def test_blurred_encoder_encodes_the_blurred_image(getkey):
     assert not isinstance(plain.feature_extractor, BlurredEncoder)
     leaves = jax.tree.leaves(eqx.filter(plain, eqx.is_array))
     assert len(leaves) == len(jax.tree.leaves(eqx.filter(blur, eqx.is_array)))
+
+
+class _Pixels(AbstractImageEncoder):
+    """The image itself, flattened: an encoder that lets a test see what was encoded."""
+
+    image_shape: tuple[int, int, int]
+
+    @property
+    def out_size(self) -> int:
+        return int(np.prod(self.image_shape))
+
+    def __call__(self, x, *, key=None):
+        return x.reshape(-1)
+
+
+def test_blur_jitter_varies_the_blur_in_training_only():
+    """With a key, σ spans U[σ(1 - j), σ(1 + j)]: the energy of a blurred point, which falls
+    with σ, spans the energies at the two ends; without a key it is that of σ."""
+    from sgm_eqx.image import gaussian_blur
+    from sgm_eqx.nn import BlurredEncoder
+
+    x = jnp.zeros((15, 15, 1)).at[7, 7, 0].set(1.0)
+    enc = BlurredEncoder(_Pixels((15, 15, 1)), 1.0, 0.5)
+    energy = lambda v: float(jnp.sum(v**2))  # noqa: E731
+    ends = [energy(gaussian_blur(x, s, size=11)) for s in (1.5, 0.5)]
+    assert jnp.allclose(enc(x), gaussian_blur(x, 1.0).reshape(-1), atol=1e-6)
+    draws = [energy(enc(x, key=k)) for k in jr.split(jr.key(0), 64)]
+    assert ends[0] - 1e-6 <= min(draws) and max(draws) <= ends[1] + 1e-6
+    # 64 uniform draws cover most of the range (each end's last tenth is missed w.p. 1e-3)
+    lo, hi = (energy(gaussian_blur(x, s, size=11)) for s in (1.4, 0.6))
+    assert min(draws) < lo and max(draws) > hi
+    # no jitter: the key only drives the encoder's dropout
+    fixed = BlurredEncoder(_Pixels((15, 15, 1)), 1.0)
+    assert jnp.allclose(fixed(x, key=jr.key(1)), fixed(x), atol=1e-6)

@@ -87,6 +87,10 @@ def test_bad_config_values_raise_clear_errors():
         ModelConfig(flow_layers=0)
     with pytest.raises(ValueError, match=r"ModelConfig\(flow_condition_blur=...\)"):
         ModelConfig(flow_condition_blur=-1.0)
+    with pytest.raises(ValueError, match=r"ModelConfig\(flow_condition_blur_jitter=...\)"):
+        ModelConfig(flow_condition_blur=1.0, flow_condition_blur_jitter=1.5)
+    with pytest.raises(ValueError, match=r"needs flow_condition_blur > 0"):
+        ModelConfig(flow_condition_blur_jitter=0.5)
     with pytest.raises(ValueError, match=r"inference_translation_readout=True.*squash=false"):
         ModelConfig(eta_bound=(1.0,) * 5, inference_translation_readout=True)
     with pytest.raises(ValueError, match=r"flow_circular_angle=True.*squash=false"):
