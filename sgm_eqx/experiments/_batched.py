@@ -98,9 +98,9 @@ def chains_all(model: SGM, images, n: int, *, batch_size: int = 64):
     return _batched(lambda x: _chain_batch(model, x, int(n)), (images,), batch_size)
 
 
-@jax.jit
-def _affine_matrices(etas):
-    return jax.vmap(lambda e: Affine2D.from_params(e).matrix)(etas)
+@eqx.filter_jit
+def _affine_matrices(template: Affine2D, etas):
+    return jax.vmap(lambda e: template.with_params(e).matrix)(etas)
 
 
 def matrices(model: SGM, etas) -> np.ndarray:
@@ -112,5 +112,5 @@ def matrices(model: SGM, etas) -> np.ndarray:
         )
     etas = jnp.asarray(etas, jnp.float32)
     flat = etas.reshape(-1, etas.shape[-1])
-    mats = _affine_matrices(flat)
+    mats = _affine_matrices(model.template, flat)
     return np.asarray(mats).reshape(*etas.shape[:-1], 3, 3)

@@ -20,6 +20,26 @@ def _generator_parts(
     return linear, jnp.stack([t_x, t_y])
 
 
+#: The charts of [`sgm_eqx.groups.Affine2D`][] (`from_params(chart=...)`).
+CHARTS = ("exp", "polar")
+
+
+def _polar_parts(
+    eta: Float[Array, " n_params"],
+) -> tuple[Float[Array, "2 2"], Float[Array, "2"]]:
+    """`(R(θ) exp(S), t)`: the polar chart of `Affine2D.from_params`."""
+    t_x, t_y, theta, log_sx, log_sy = eta[0], eta[1], eta[2], eta[3], eta[4]
+    shear = eta[5] if eta.shape[0] == 6 else jnp.zeros_like(theta)
+    c, s = jnp.cos(theta), jnp.sin(theta)
+    rotation = jnp.stack([jnp.stack([c, -s]), jnp.stack([s, c])])
+    if eta.shape[0] == 6:
+        sym = jnp.stack([jnp.stack([log_sx, shear]), jnp.stack([shear, log_sy])])
+        stretch, _ = expm_affine_parts(sym, jnp.zeros(2, dtype=eta.dtype))
+    else:
+        stretch = jnp.diag(jnp.exp(jnp.stack([log_sx, log_sy])))
+    return rotation @ stretch, jnp.stack([t_x, t_y])
+
+
 def _assemble(linear: Float[Array, "2 2"], translation: Float[Array, "2"]) -> Float[Array, "3 3"]:
     top = jnp.concatenate([linear, translation[:, None]], axis=1)
     bottom = jnp.array([[0.0, 0.0, 1.0]], dtype=top.dtype)
@@ -101,6 +121,8 @@ class Affine2D(AbstractImageAction["Affine2D"]):
     - `matrix`: `Float[Array, "3 3"]` (leading batch axes allowed for a batch of elements).
     - `n_params`: 5 or 6 (static), the length of `eta` accepted by `with_params`.
     - `order`, `mode`, `cval`: interpolation configuration (static).
+    - `chart`: how `with_params` maps `eta` to a matrix (static): `"exp"`, the paper's
+      exponential coordinates, or `"polar"` (see `from_params`).
     """
 
     matrix: Float[Array, "*batch 3 3"] = eqx.field(converter=jnp.asarray)
@@ -108,6 +130,7 @@ class Affine2D(AbstractImageAction["Affine2D"]):
     order: int = eqx.field(static=True, default=3)
     mode: str = eqx.field(static=True, default="constant")
     cval: float = eqx.field(static=True, default=0.0)
+    chart: str = eqx.field(static=True, default="exp")
 
     def __check_init__(self):
         if jnp.shape(self.matrix)[-2:] != (3, 3):
@@ -117,10 +140,18 @@ class Affine2D(AbstractImageAction["Affine2D"]):
             )
         if self.n_params not in (5, 6):
             raise ValueError(f"`Affine2D(n_params=...)`: expected 5 or 6; got {self.n_params}")
+        if self.chart not in CHARTS:
+            raise ValueError(f"`Affine2D(chart=...)`: expected one of {CHARTS}; got {self.chart!r}")
 
     @classmethod
     def identity(
-        cls, *, n_params: int = 5, order: int = 3, mode: str = "constant", cval: float = 0.0
+        cls,
+        *,
+        n_params: int = 5,
+        order: int = 3,
+        mode: str = "constant",
+        cval: float = 0.0,
+        chart: str = "exp",
     ) -> "Affine2D":
         """The identity element (`matrix = I`) with the given static configuration.
 
@@ -128,8 +159,11 @@ class Affine2D(AbstractImageAction["Affine2D"]):
 
         - `n_params`: 5 or 6, the parameter count `with_params` will expect.
         - `order`, `mode`, `cval`: interpolation configuration, see the class docstring.
+        - `chart`: `"exp"` or `"polar"`, the chart `with_params` uses (see `from_params`).
         """
-        return cls(matrix=jnp.eye(3), n_params=n_params, order=order, mode=mode, cval=cval)
+        return cls(
+            matrix=jnp.eye(3), n_params=n_params, order=order, mode=mode, cval=cval, chart=chart
+        )
 
     @classmethod
     def from_params(
@@ -139,8 +173,9 @@ class Affine2D(AbstractImageAction["Affine2D"]):
         order: int = 3,
         mode: str = "constant",
         cval: float = 0.0,
+        chart: str = "exp",
     ) -> "Affine2D":
-        r"""The element `A = exp(Σ_i η_i G_i)`.
+        r"""The element `A = exp(Σ_i η_i G_i)` (`chart="exp"`) or its polar form (`"polar"`).
 
         **Arguments:**
 
@@ -153,6 +188,15 @@ class Affine2D(AbstractImageAction["Affine2D"]):
           generators do not commute, `t` is the generator coefficient, not the final
           translation, once `θ` or the scales are non-zero (`A = [[e^B, V t], [0, 1]]`).
         - `order`, `mode`, `cval`: interpolation configuration, see the class docstring.
+        - `chart`: `"exp"` (the paper's exponential coordinates, above) or `"polar"`:
+          `A = [[R(θ) exp(S), t], [0, 1]]` with `S = [[log s_x, shear], [shear, log s_y]]`,
+          the polar decomposition of the linear part (a rotation after a symmetric stretch)
+          and `t` the translation column itself. Both agree to first order at the identity.
+          In exponential coordinates rotation and stretch mix: `exp(θJ + aK)` with
+          `K = diag(1, -1)` stretches by `a sin(ω)/ω` (`ω² = θ² - a²`), nothing at `θ = π`,
+          so an object whose canonical angle is far from 0 cannot be un-stretched; in the
+          polar chart every `θ` stretches alike (docs: results, "What a prototype keeps of
+          its input"). Not in the paper.
 
         The exponential is computed by [`sgm_eqx.groups.expm_affine`][] (branch-free, exact
         to float32 accuracy). If `eta` contains NaN or infinity an error is raised at run time
@@ -171,13 +215,21 @@ class Affine2D(AbstractImageAction["Affine2D"]):
         eta = eqx.error_if(
             eta, ~jnp.all(jnp.isfinite(eta)), "`Affine2D.from_params(eta=...)`: eta is not finite"
         )
-        linear, translation = expm_affine_parts(*_generator_parts(eta))
+        if chart == "polar":
+            linear, translation = _polar_parts(eta)
+        elif chart == "exp":
+            linear, translation = expm_affine_parts(*_generator_parts(eta))
+        else:
+            raise ValueError(
+                f"`Affine2D.from_params(chart=...)`: expected one of {CHARTS}; got {chart!r}"
+            )
         return cls(
             matrix=_assemble(linear, translation),
             n_params=eta.shape[0],
             order=order,
             mode=mode,
             cval=cval,
+            chart=chart,
         )
 
     def with_params(self, eta: Float[Array, " n_params"]) -> "Affine2D":
@@ -191,11 +243,18 @@ class Affine2D(AbstractImageAction["Affine2D"]):
                 f"`Affine2D.with_params(eta=...)`: expected shape ({self.n_params},); "
                 f"got {eta.shape}"
             )
-        return type(self).from_params(eta, order=self.order, mode=self.mode, cval=self.cval)
+        return type(self).from_params(
+            eta, order=self.order, mode=self.mode, cval=self.cval, chart=self.chart
+        )
 
     def _replace_matrix(self, matrix: Float[Array, "3 3"]) -> "Affine2D":
         return type(self)(
-            matrix=matrix, n_params=self.n_params, order=self.order, mode=self.mode, cval=self.cval
+            matrix=matrix,
+            n_params=self.n_params,
+            order=self.order,
+            mode=self.mode,
+            cval=self.cval,
+            chart=self.chart,
         )
 
     def compose(self, other: "Affine2D") -> "Affine2D":

@@ -55,6 +55,13 @@ class ModelConfig:
       authors' code for unbounded η: u in units of η_max).
     - `flow_layers`, `flow_bins`, `flow_interval`, `feature_hidden`, `base_hidden`,
       `flow_nn_width`, `flow_dropout`: the flow p_ψ (App. C "Generative network").
+    - `affine_chart`: how η parameterises the affine part ([`sgm_eqx.groups.Affine2D`][]
+      `chart`): `"exp"`, the paper's exponential coordinates, or `"polar"`, a rotation
+      after a stretch with the translation as the column (not in the paper; in exponential
+      coordinates a stretch has no effect at a rotation of π, so f_ω cannot un-stretch an
+      object whose canonical angle lies far from 0). With `"polar"` the translation is
+      already the column: `inference_translation_readout` and `flow_translation_column`
+      (charts for the exponential coordinates) must be off.
     - `flow_condition_blur`: `0` or σ in pixels of a Gaussian blur of the prototype before
       the flow's feature extractor ([`sgm_eqx.nn.BlurredEncoder`][]; not in the paper), so
       that p_ψ cannot read the interpolation blur that tells where in the orbit x was.
@@ -66,6 +73,7 @@ class ModelConfig:
 
     image_shape: tuple[int, int, int] = (28, 28, 1)
     action: ActionName = "affine"
+    affine_chart: Literal["exp", "polar"] = "exp"
     interpolation_order: int = 1
     inference_hidden: tuple[int, ...] = PAPER_INFERENCE_HIDDEN
     inference_backbone: Literal["mlp", "cnn"] = "mlp"
@@ -119,6 +127,18 @@ class ModelConfig:
                     f"(`eta_bound` with `squash=True`) {why}; set model.squash=false, "
                     f"model.eta_bound=none or model.{field}=false."
                 )
+        if self.affine_chart not in ("exp", "polar"):
+            raise ValueError(
+                f"`{name}(affine_chart=...)`: expected 'exp' or 'polar'; got {self.affine_chart!r}"
+            )
+        if self.affine_chart == "polar":
+            for field in ("inference_translation_readout", "flow_translation_column"):
+                if getattr(self, field):
+                    raise ValueError(
+                        f"`{name}({field}=True)`: a chart for the exponential coordinates; "
+                        "with affine_chart='polar' the translation is already the column. "
+                        f"Set model.{field}=false."
+                    )
         _sizes(name, "inference_hidden", self.inference_hidden)
         _sizes(name, "feature_hidden", self.feature_hidden)
         _sizes(name, "base_hidden", self.base_hidden)

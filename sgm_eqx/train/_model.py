@@ -12,11 +12,12 @@ from ._config import ModelConfig
 
 def make_action(config: ModelConfig):
     """The identity element of the configured group action (the SGM's template)."""
+    affine = Affine2D.identity(order=config.interpolation_order, chart=config.affine_chart)
     if config.action == "affine":
-        return Affine2D.identity(order=config.interpolation_order)
+        return affine
     if config.action == "color":
         return HSVColor.identity()
-    return Product(Affine2D.identity(order=config.interpolation_order), HSVColor.identity())
+    return Product(affine, HSVColor.identity())
 
 
 def build_model(key: PRNGKeyArray, config: ModelConfig) -> SGM:

@@ -229,3 +229,23 @@ def test_scale_parameter_can_have_its_own_learning_rate():
     assert jnp.array_equal(first_weight(own), first_weight(shared))
     with pytest.raises(ValueError, match=r"scale_lr"):
         InferenceStageConfig(scale_lr=0.0)
+
+
+def test_polar_chart_reaches_the_template_and_refuses_exp_charts(plain_user):
+    import jax.random as jr
+
+    from sgm_eqx.groups import Affine2D
+    from sgm_eqx.train import ModelConfig, build_model
+
+    cfg = ModelConfig(
+        image_shape=(8, 8, 1), affine_chart="polar", inference_hidden=(8,),
+        feature_hidden=(8,), base_hidden=(4,), flow_layers=1, flow_nn_width=4,
+    )  # fmt: skip
+    template = build_model(jr.key(0), cfg).template
+    assert isinstance(template, Affine2D) and template.chart == "polar"
+    with pytest.raises(ValueError, match=r"inference_translation_readout=True.*'polar'"):
+        ModelConfig(affine_chart="polar", inference_translation_readout=True)
+    with pytest.raises(ValueError, match=r"flow_translation_column=True.*'polar'"):
+        ModelConfig(affine_chart="polar", flow_translation_column=True)
+    with pytest.raises(ValueError, match=r"ModelConfig\(affine_chart=...\)"):
+        ModelConfig(affine_chart="log")  # type: ignore[arg-type]
