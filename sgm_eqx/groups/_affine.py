@@ -29,10 +29,10 @@ def _polar_parts(
 ) -> tuple[Float[Array, "2 2"], Float[Array, "2"]]:
     """`(R(θ) exp(S), t)`: the polar chart of `Affine2D.from_params`."""
     t_x, t_y, theta, log_sx, log_sy = eta[0], eta[1], eta[2], eta[3], eta[4]
-    shear = eta[5] if eta.shape[0] == 6 else jnp.zeros_like(theta)
     c, s = jnp.cos(theta), jnp.sin(theta)
     rotation = jnp.stack([jnp.stack([c, -s]), jnp.stack([s, c])])
     if eta.shape[0] == 6:
+        shear = eta[5]
         sym = jnp.stack([jnp.stack([log_sx, shear]), jnp.stack([shear, log_sy])])
         stretch, _ = expm_affine_parts(sym, jnp.zeros(2, dtype=eta.dtype))
     else:

@@ -135,9 +135,9 @@ class ModelConfig:
             for field in ("inference_translation_readout", "flow_translation_column"):
                 if getattr(self, field):
                     raise ValueError(
-                        f"`{name}({field}=True)`: a chart for the exponential coordinates; "
-                        "with affine_chart='polar' the translation is already the column. "
-                        f"Set model.{field}=false."
+                        f"`{name}({field}=True)`: {field}=True is a chart for the "
+                        "exponential coordinates; with affine_chart='polar' the translation "
+                        f"is already the column. Set model.{field}=false."
                     )
         _sizes(name, "inference_hidden", self.inference_hidden)
         _sizes(name, "feature_hidden", self.feature_hidden)
