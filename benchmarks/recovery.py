@@ -11,7 +11,8 @@ held-out test image `x`: its prototype `x̂`, and `--variants` variants `T_η(x�
 `η ~ p_ψ(η | x̂)`. Per class, `sgm_eqx.experiments.class_recovery` compares the poses of the
 variants with those of the data (W1 per pose coordinate: rotation in units of 90°,
 translation in half-frames, log-size and aspect in units of 0.5), and reports the prototype
-orbit variance, the prototype rotation spread, a 180°-split score and the fraction of
+orbit variance, how much of its input's intensity a prototype keeps (near 1: its size;
+small: shrunk towards a dot), the prototype rotation spread, a 180°-split score and the fraction of
 variants that lose their content. Writes `recovery.json` and `recovery.md` (a table) into
 `--out` and prints the table.
 """
@@ -213,8 +214,8 @@ def exact_table(results: list[dict], key: str = "w1_exact", floor_key: str | Non
 def table(results: list[dict]) -> str:
     head = (
         "| dataset | class | W1 θ | W1 t_x | W1 t_y | W1 log-size | W1 aspect | orbit var "
-        "| proto θ std (°) | split | lost | s |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        "| proto intensity | proto θ std (°) | split | lost | s |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     )
     rows = []
     for r in results:
@@ -230,6 +231,7 @@ def table(results: list[dict]) -> str:
                     mark(w[k], TARGET_W1) for k in ("theta", "tx", "ty", "log_size", "aspect")
                 )
                 + f" | {mark(m['orbit_variance'], TARGET_ORBIT_VARIANCE)}"
+                + f" | {m['prototype_intensity']:.2f}"
                 + f" | {m['prototype_rotation_std_deg']:.1f} | {m['split']['split']:.2f}"
                 + f" | {mark(m['lost_content'], TARGET_LOST)} | {r['total_seconds']:.0f} |"
             )

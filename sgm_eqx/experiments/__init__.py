@@ -26,6 +26,7 @@ from ._metrics import (
     moment_latents as moment_latents,
     orbit_variance_ratio as orbit_variance_ratio,
     predicted_latents as predicted_latents,
+    prototype_intensity as prototype_intensity,
     resampling_fidelity as resampling_fidelity,
     wasserstein1 as wasserstein1,
 )

@@ -430,8 +430,34 @@ def _train(stage, k_train, train_x, config, out, common, report) -> None:
     fit_stage("flow", state, train_x, config, **common)
 
 
+def prototype_shrink_warning(images, prototypes, config: TrainConfig) -> str | None:
+    """A warning when stage 1 shrinks the prototypes towards dots, else `None`.
+
+    For affine actions on non-negative images: the prototypes keep less than a quarter of
+    their inputs' intensity (median; half the input's size in each direction). The
+    invertibility loss in eq. 7's order favours small prototypes, since the SSL loss leaves
+    each orbit's prototype pose free (docs: results, "How large a prototype is").
+    """
+    import numpy as np
+
+    from ._metrics import prototype_intensity
+
+    x = np.asarray(images)
+    if "affine" not in config.model.action or x.min(initial=0.0) < 0 or not x.any():
+        return None
+    kept = prototype_intensity(x, np.asarray(prototypes))
+    if kept >= 0.25:
+        return None
+    return (
+        f"warning: the prototypes keep {100 * kept:.0f}% of their inputs' intensity (median over "
+        f"{len(x)} training images): stage 1 shrank them towards dots, which hides the shapes "
+        "from p_ψ and from you. The invertibility loss (eq. 7) favours small prototypes; try "
+        "--set inference.invertibility_weight=0 --set inference.eta_huber_weight=0.001"
+    )
+
+
 def _warn_if_orbits_uncovered(out, train_x, config: TrainConfig) -> None:
-    """Print a warning when the η inferred on training data pile up at the augmentation edge."""
+    """Print the stage-1 warnings: prototypes shrunk to dots, η piled up at the bounds."""
     from ._batched import infer_all
     from ._io import load_trained
     from ._pipeline import orbit_coverage
@@ -439,7 +465,10 @@ def _warn_if_orbits_uncovered(out, train_x, config: TrainConfig) -> None:
     if not has_checkpoint(out, "inference"):
         return
     model, _, _ = load_trained(out)
-    eta, _ = infer_all(model, train_x[:512])
+    eta, protos = infer_all(model, train_x[:512])
+    message = prototype_shrink_warning(train_x[:512], protos, config)
+    if message is not None:
+        print(message)
     bounds = config.inference.augment_bounds
     frac = orbit_coverage(eta, bounds)
     # an angle read out on the circle (`inference_angle_readout`) with a full-turn bound

@@ -37,7 +37,10 @@ r"""Metrics for the SGM experiments (JSON-friendly: every function returns plain
   per-pixel variance of the prototypes of one orbit (the same sprite rendered at many
   poses), averaged over pixels and orbits, divided by the per-pixel variance of the data
   images; the same ratio of the inputs themselves is the reference (an encoder that does
-  nothing scores that).
+  nothing scores that). Orbit variance is small for prototypes shrunk to dots whatever
+  their pose, so read it beside [`sgm_eqx.experiments.prototype_intensity`][]: the median
+  over inputs of a prototype's total intensity over its input's (1: the same size; a
+  shrink by `s` in both directions gives `s²`).
 
 - *Resampling fidelity* ([`sgm_eqx.experiments.resampling_fidelity`][]): the W1 above
   between the latents of data sprites and of resampled sprites, both *estimated from image
@@ -209,6 +212,36 @@ def orbit_variance_ratio(
     if total == 0:
         raise ValueError("`orbit_variance_ratio(data_images=...)`: the data has no variance.")
     return float(within / total)
+
+
+def prototype_intensity(
+    data_images: Float[_AnyArray, "n H W C"], prototypes: Float[_AnyArray, "n H W C"]
+) -> float:
+    """Median over inputs of `sum(x̂) / sum(x)`: how much of its input a prototype keeps.
+
+    For non-negative images (intensity on a zero background). 1 means the prototype has its
+    input's size; an affine map that scales both axes by `s` multiplies it by `s²`, and
+    content pushed out of the frame lowers it too. Inputs with no intensity are skipped.
+    Read it beside the orbit variance, which is small for prototypes shrunk to dots however
+    they are posed.
+    """
+    x = np.asarray(data_images, np.float64)
+    p = np.asarray(prototypes, np.float64)
+    if x.shape != p.shape or x.ndim != 4:
+        raise ValueError(
+            "`prototype_intensity(data_images=..., prototypes=...)`: expected two (n, H, W, C) "
+            f"arrays of one shape; got {x.shape} and {p.shape}."
+        )
+    if x.min(initial=0.0) < 0:  # (prototypes may ring slightly below 0 at order 3)
+        raise ValueError(
+            "`prototype_intensity(data_images=...)`: expected non-negative images (intensity "
+            "on a zero background); got negative values. Rescale the data to [0, 1] first."
+        )
+    mass = x.sum(axis=(1, 2, 3))
+    keep = mass > 0
+    if not keep.any():
+        raise ValueError("`prototype_intensity(data_images=...)`: every image is blank.")
+    return float(np.median(p.sum(axis=(1, 2, 3))[keep] / mass[keep]))
 
 
 @functools.lru_cache(maxsize=len(SHAPES))

@@ -33,7 +33,7 @@ from jaxtyping import Array, Float
 
 from .._frame import complex_grid
 from ..data import POSE_RADIUS, PoseClass, render_shape
-from ._metrics import circular_std, circular_wasserstein1, wasserstein1
+from ._metrics import circular_std, circular_wasserstein1, prototype_intensity, wasserstein1
 
 _AnyArray = Array | np.ndarray
 
@@ -249,6 +249,8 @@ def class_recovery(
 
     **Returns:** a dict with `w1` (per pose coordinate, in `POSE_UNITS`), `orbit_variance`
     (within-class per-pixel variance of the prototypes over that of the inputs),
+    `prototype_intensity` ([`sgm_eqx.experiments.prototype_intensity`][]: near 1 when the
+    prototypes keep their inputs' size; a small orbit variance of dots means little),
     `prototype_rotation_std_deg`, `split` ([`sgm_eqx.experiments.split_score`][]),
     `lost_content` (fraction of variants whose content leaves the frame: more than 2% of
     their mass on the outermost ring of pixels, or less than 10% of the prototype's mass
@@ -272,6 +274,7 @@ def class_recovery(
     out = {
         "w1": pose_w1(est_data, est_var, pose_class) if len(est_var) else nan,
         "orbit_variance": float(p.var(axis=0).mean() / max(in_var, 1e-12)),
+        "prototype_intensity": prototype_intensity(x, p),
         "prototype_rotation_std_deg": math.degrees(
             circular_std(est_proto[:, 0], 2 * math.pi / pose_class.symmetry_order)
         ),

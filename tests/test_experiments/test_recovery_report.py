@@ -142,3 +142,56 @@ def test_orbit_coverage_flags_eta_at_the_augmentation_edge():
     piled = np.concatenate([inside, np.full((200, 2), 0.99)])
     frac = orbit_coverage(piled, (1.0, 0.0))  # a zero bound: not augmented, never flagged
     assert abs(frac[0] - 200 / 1200) < 1e-9 and frac[1] == 0.0
+
+
+def _blobs(n: int, size: int = 32) -> np.ndarray:
+    """`(n, size, size, 1)` Gaussian blobs (σ 3-4 px) near the centre: smooth, so a warp keeps
+    their intensity up to its interpolation error."""
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    sig = np.linspace(3.0, 4.0, n)[:, None, None]
+    return np.exp(-(xx**2 + yy**2)[None] / (2 * sig**2))[..., None].astype(np.float32)
+
+
+def test_prototype_intensity_reads_how_much_a_prototype_was_shrunk():
+    import jax
+    import jax.numpy as jnp
+
+    from sgm_eqx.experiments import prototype_intensity
+    from sgm_eqx.groups import Affine2D
+
+    x = _blobs(4)
+    assert prototype_intensity(x, x) == 1.0
+    # shrinking both axes by 1/2 (η log-scales ln 2: x = T_η(x̂)) keeps a quarter of the
+    # intensity; bilinear sampling of a σ >= 3 px blob is within 2% of it
+    half = Affine2D.from_params(jnp.array([0.0, 0.0, 0.0, math.log(2.0), math.log(2.0)]), order=1)
+    protos = np.asarray(jax.vmap(half.inverse().apply)(jnp.asarray(x)))
+    assert abs(prototype_intensity(x, protos) - 0.25) < 0.005
+    # blank inputs are skipped; negative data is refused, naming the argument
+    with_blank = np.concatenate([x, np.zeros_like(x[:1])])
+    assert prototype_intensity(with_blank, np.concatenate([protos, protos[:1]])) == (
+        prototype_intensity(x, protos)
+    )
+    import pytest
+
+    with pytest.raises(ValueError, match=r"data_images.*non-negative"):
+        prototype_intensity(x - 0.5, protos)
+    # mismatched shapes: the runtime type check, or without it the function, names the argument
+    with pytest.raises((ValueError, TypeError), match="prototypes"):
+        prototype_intensity(x, protos[:2])
+
+
+def test_train_warns_when_prototypes_shrink_to_dots_and_names_the_fix():
+    from sgm_eqx.experiments._cmd_train import prototype_shrink_warning
+    from sgm_eqx.train import get_preset
+
+    config = get_preset("default", image_shape=(32, 32, 1))
+    x = _blobs(8)
+    dots = x * 0.1  # a tenth of the intensity, as a prototype shrunk to a third of its size
+    message = prototype_shrink_warning(x, dots, config)
+    assert message is not None and "keep 10%" in message
+    assert "inference.invertibility_weight=0" in message and "eta_huber_weight" in message
+    assert prototype_shrink_warning(x, x * 0.9, config) is None
+    # not for colour actions, nor for data that is not intensity on a zero background
+    color = get_preset("mnist-color")
+    assert prototype_shrink_warning(np.repeat(x, 3, -1), np.repeat(dots, 3, -1), color) is None
+    assert prototype_shrink_warning(x - 0.5, dots, config) is None
