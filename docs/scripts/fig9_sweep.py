@@ -6,6 +6,11 @@ fraction, seed) one SGM is trained (by the AugVAE run) and reused by the InvVAE 
 paper shares inference/generative hyper-parameters per (seed, n_train). Runs whose
 `metrics.json` exists are skipped, so the sweep can be stopped and restarted.
 
+Each finished run's `metrics.json` is also copied to `--record` (default `docs/data/fig9/`,
+`NAME.json`, committed with the repository), and runs recorded there are skipped too: the
+grid takes longer than one working session, and run directories do not outlive the machine
+they were made on, so the committed records are how the sweep accumulates.
+
     nice -n 19 python docs/scripts/fig9_sweep.py --mnist ../shared/data/mnist --out runs/fig9
     python docs/scripts/fig9_sweep.py --out runs/fig9 --plot-only     # figure from results
 
@@ -68,10 +73,11 @@ def _grid(a):
 def run_sweep(a) -> None:
     from sgm_eqx._cli import main
 
-    out = pathlib.Path(a.out)
+    out, record = pathlib.Path(a.out), pathlib.Path(a.record)
     for model, angle, frac, seed in _grid(a):
-        run = out / f"{model}_rot{angle}_frac{frac}_seed{seed}"
-        if (run / "metrics.json").is_file():
+        name = f"{model}_rot{angle}_frac{frac}_seed{seed}"
+        run = out / name
+        if (run / "metrics.json").is_file() or (record / f"{name}.json").is_file():
             continue
         args = _cli_args(a, model, angle, frac, seed, out)
         print("sgm-eqx " + " ".join(args), flush=True)
@@ -80,15 +86,19 @@ def run_sweep(a) -> None:
         t = time.perf_counter()
         code = main(args)
         print(f"  -> exit {code} in {time.perf_counter() - t:.0f} s", flush=True)
+        if code == 0:
+            record.mkdir(parents=True, exist_ok=True)
+            (record / f"{name}.json").write_text((run / "metrics.json").read_text())
 
 
-def collect(out: pathlib.Path) -> dict:
-    """{(model, angle, frac): [metrics of each seed]}."""
+def collect(out: pathlib.Path, record: pathlib.Path) -> dict:
+    """{(model, angle, frac): [metrics of each seed]}; a run directory wins over its record."""
+    found = {path.stem: path for path in record.glob("*.json")}
+    found |= {path.parent.name: path for path in out.glob("*/metrics.json")}
     table: dict = {}
-    for path in sorted(out.glob("*/metrics.json")):
+    for name, path in sorted(found.items()):
         m = json.loads(path.read_text())
-        name = path.parent.name  # model_rotA_fracF_seedS
-        model, rot, frac, _ = name.split("_")
+        model, rot, frac, _ = name.split("_")  # model_rotA_fracF_seedS
         table.setdefault((model, int(rot[3:]), float(frac[4:])), []).append(m)
     return table
 
@@ -144,6 +154,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--mnist", default="../shared/data/mnist", help="MNIST directory")
     p.add_argument("--out", default="runs/fig9")
+    p.add_argument("--record", default="docs/data/fig9", help="committed per-run metrics")
     p.add_argument("--angles", default="0,45,90,180")
     p.add_argument("--fractions", default="1.0,0.5")
     p.add_argument("--seeds", default="0,1,2")
@@ -167,10 +178,11 @@ def main(argv=None) -> int:
         run_sweep(a)
     if a.dry_run:
         return 0
-    table = collect(out)
+    table = collect(out, pathlib.Path(a.record))
     if not table:
         print(f"no results under {out}")
         return 1
+    out.mkdir(parents=True, exist_ok=True)
     plot(table, out / "fig9.png")
     text = summary(table)
     (out / "summary.md").write_text(text + "\n")
