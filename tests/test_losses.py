@@ -293,3 +293,93 @@ def test_stage2_training_prototype_is_one_resampling_of_x(getkey):
     g = tpl.with_params(eta)
     twice = g.inverse().apply(g.apply(x))
     assert float(jnp.mean(jnp.square(twice - x))) > 1e-3
+
+
+def _orbit_mate(parts, model, xs, key, **kw):
+    from sgm_eqx.losses import orbit_mate_mle_loss
+
+    f = eqx.filter_jit(
+        lambda m, xs, k: orbit_mate_mle_loss(m, xs, k, augmentation=parts["aug"], **kw)
+    )
+    return f(model, xs, key)
+
+
+def test_orbit_mate_loss_at_weight_zero_is_the_batched_mle_loss(parts):
+    from sgm_eqx.losses import batch_loss, mle_loss
+
+    xs, key = parts["xs"][:4], jr.key(3)
+    plain = eqx.Partial(mle_loss, augmentation=parts["aug"], n_samples=3)
+    loss0, aux0 = eqx.filter_jit(batch_loss)(plain, parts["random"], xs, key)
+    loss, aux = _orbit_mate(parts, parts["random"], xs, key, n_samples=3, mate_weight=0.0)
+    # Same keys, same pairs: equal up to float32 rounding of the reductions.
+    assert jnp.allclose(loss, loss0, rtol=1e-5)
+    assert jnp.allclose(aux["nll"], aux0["nll"], rtol=1e-5)
+    assert jnp.allclose(aux["consistency"], aux0["consistency"], rtol=1e-5)
+
+
+def test_orbit_mate_loss_scores_each_eta_on_the_partners_prototype(parts):
+    from sgm_eqx.losses import UniformAugmentation, orbit_mate_mle_loss
+
+    # Two inputs: each is the other's only possible partner. With the oracle (q a delta at
+    # the true angle) and no augmentation, the pairs are (θ_b, x̂_b) with x̂_b = R_{θ_b}^{-1} x_b.
+    model = parts["oracle"]
+    xs = parts["xs"][:2]
+    aug = UniformAugmentation.symmetric((0.0,))
+    loss, aux = eqx.filter_jit(
+        lambda m, xs, k: orbit_mate_mle_loss(
+            m, xs, k, augmentation=aug, n_samples=2, mate_weight=1.0, consistency_weight=0.0
+        )
+    )(model, xs, jr.key(0))
+    eta = jax.vmap(model.inference_net)(xs)
+    protos = jax.vmap(model.prototype)(xs)
+    # A flow whose mean depends on the prototype tells the two apart.
+    lp = jax.vmap(lambda e, c: model.flow.log_prob(e, condition=c))
+    own = -jnp.mean(lp(eta, protos))
+    swapped = -jnp.mean(lp(eta, protos[::-1]))
+    assert jnp.allclose(aux["nll"], own, rtol=1e-4)
+    assert jnp.allclose(aux["nll_mate"], swapped, rtol=1e-4)
+    assert not jnp.allclose(own, swapped, rtol=1e-4)
+    assert jnp.allclose(loss, aux["nll_mate"], rtol=1e-6)
+
+
+def test_orbit_mate_partners_stay_in_their_cluster_and_spread_over_it(getkey):
+    from sgm_eqx.losses import orbit_mate_partners
+
+    # Two "orbits" of 4 prototypes each: copies of two different images with small
+    # differences of their own (as resampling leaves them), of unequal size within a cluster.
+    a = jnp.zeros((6, 6, 1)).at[1:3, 1:5].set(1.0)
+    b = jnp.zeros((6, 6, 1)).at[2:6, 3:5].set(1.0)
+    eps = jnp.array([0.0, 0.01, 0.02, 0.04])[:, None, None, None]
+    protos = jnp.concatenate([a[None] + eps, b[None] + eps])
+    # Across clusters d = 1/3 is each input's median distance, so at bandwidth 0.05 a
+    # partner across has weight exp(-20) against about 1 for one within: never in 24,000 draws.
+    partners = jax.jit(jax.vmap(lambda k: orbit_mate_partners(protos, k, bandwidth=0.05)[0]))(
+        jr.split(getkey(), 3000)
+    )
+    cluster = jnp.arange(8) // 4
+    assert bool(jnp.all(cluster[partners] == cluster[None, :]))
+    assert bool(jnp.all(partners != jnp.arange(8)[None, :]))  # never itself
+    # Within its cluster, input 0's partner is drawn (almost) uniformly from the other three,
+    # although they lie at different distances: expected 1/3 each, s.d. 0.009 over 3000.
+    freq = jnp.mean(partners[:, 0][:, None] == jnp.arange(1, 4)[None, :], axis=0)
+    assert bool(jnp.all(jnp.abs(freq - 1 / 3) < 0.05)), freq
+
+
+def test_orbit_mate_arguments_are_checked(parts):
+    from sgm_eqx.losses import orbit_mate_partners
+    from sgm_eqx.train import FlowStageConfig
+
+    with pytest.raises(ValueError, match="at least 2"):
+        _orbit_mate(parts, parts["random"], parts["xs"][:1], jr.key(0), mate_weight=1.0)
+    with pytest.raises(ValueError, match="mate_weight"):
+        _orbit_mate(parts, parts["random"], parts["xs"][:2], jr.key(0), mate_weight=1.5)
+    with pytest.raises(ValueError, match="bandwidth"):
+        orbit_mate_partners(parts["xs"][:3], jr.key(0), bandwidth=0.0)
+    with pytest.raises(ValueError, match="orbit_mate_weight"):
+        FlowStageConfig(orbit_mate_weight=2.0)
+    with pytest.raises(ValueError, match="batch_size >= 2"):
+        FlowStageConfig(orbit_mate_weight=1.0, batch_size=1)
+    assert FlowStageConfig().batch_loss().func.__name__ == "batch_loss"
+    assert FlowStageConfig(orbit_mate_weight=1.0).batch_loss().func.__name__ == (
+        "orbit_mate_mle_loss"
+    )

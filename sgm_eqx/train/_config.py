@@ -16,7 +16,7 @@ from .._checks import (
     positive_field as _positive,
     sizes_field as _sizes,
 )
-from ..losses import UniformAugmentation, inference_loss, mle_loss
+from ..losses import UniformAugmentation, batch_loss, inference_loss, mle_loss, orbit_mate_mle_loss
 from ..nn import PAPER_BASE_HIDDEN, PAPER_FEATURE_HIDDEN, PAPER_INFERENCE_HIDDEN
 
 ActionName = Literal["affine", "color", "affine+color"]
@@ -221,6 +221,14 @@ class StageConfig(abc.ABC):
         `train=False` evaluates it as validation does (no dropout).
         """
 
+    def batch_loss(self) -> eqx.Partial:
+        """The training loss of a batch, `loss(model, xs, key) -> (scalar, aux)`.
+
+        By default [`sgm_eqx.losses.batch_loss`][] of [`loss()`][sgm_eqx.train.StageConfig.loss];
+        a stage whose loss pairs the examples of a batch says so here.
+        """
+        return eqx.Partial(batch_loss, self.loss())
+
     @abc.abstractmethod
     def input_blur(self, step: Int[Array, ""]) -> Float[Array, ""] | None:
         """σ of the Gaussian blur applied to the batch at `step`; `None`: no blur.
@@ -300,8 +308,13 @@ class InferenceStageConfig(StageConfig):
 class FlowStageConfig(StageConfig):
     """Stage 2 (learning p_ψ by maximum likelihood on prototypes; Alg. 1 lines 16-18).
 
-    Extra field: `consistency_weight` (the regulariser of [`sgm_eqx.losses.mle_loss`][];
-    1.0 as in the authors' MNIST and dSprites configurations).
+    Extra fields: `consistency_weight` (the regulariser of [`sgm_eqx.losses.mle_loss`][];
+    1.0 as in the authors' MNIST and dSprites configurations); `orbit_mate_weight` in [0, 1]
+    and `orbit_mate_bandwidth` > 0: with a weight above 0, training scores each `η` also on
+    the prototype of a likely orbit-mate in the batch
+    ([`sgm_eqx.losses.orbit_mate_mle_loss`][]; not in the paper), so that the flow cannot
+    read where in its orbit an input was from its prototype's resampling traces (the
+    `default` preset: weight 1, bandwidth 0.05). Validation always uses the plain `mle_loss`.
     """
 
     lr: float = 3e-3
@@ -309,11 +322,21 @@ class FlowStageConfig(StageConfig):
     final_mult: float = 0.03
     clip_norm: float = 2.0
     consistency_weight: float = 1.0
+    orbit_mate_weight: float = 0.0
+    orbit_mate_bandwidth: float = 0.05
 
     def __post_init__(self):
         name = "FlowStageConfig"
         self._check(name)
         _non_negative(name, "consistency_weight", self.consistency_weight)
+        _fraction(name, "orbit_mate_weight", self.orbit_mate_weight)
+        _positive(name, "orbit_mate_bandwidth", self.orbit_mate_bandwidth)
+        if self.orbit_mate_weight > 0 and self.batch_size < 2:
+            raise ValueError(
+                f"`{name}(orbit_mate_weight={self.orbit_mate_weight})` pairs the examples of "
+                f"a batch: expected batch_size >= 2; got {self.batch_size}. Set "
+                "orbit_mate_weight=0 or a larger batch_size."
+            )
 
     def loss(self, *, train: bool = True) -> eqx.Partial:
         """[`sgm_eqx.losses.mle_loss`][] with this stage's terms; `train=False`: no dropout."""
@@ -323,6 +346,19 @@ class FlowStageConfig(StageConfig):
             n_samples=self.n_samples,
             consistency_weight=self.consistency_weight,
             train=train,
+        )
+
+    def batch_loss(self) -> eqx.Partial:
+        """[`sgm_eqx.losses.orbit_mate_mle_loss`][] if `orbit_mate_weight > 0`, else the default."""
+        if self.orbit_mate_weight == 0.0:
+            return super().batch_loss()
+        return eqx.Partial(
+            orbit_mate_mle_loss,
+            augmentation=self.augmentation(),
+            n_samples=self.n_samples,
+            consistency_weight=self.consistency_weight,
+            mate_weight=self.orbit_mate_weight,
+            bandwidth=self.orbit_mate_bandwidth,
         )
 
     def input_blur(self, step: Int[Array, ""]) -> None:

@@ -174,6 +174,11 @@ def _default() -> TrainConfig:
     # three times longer"). p_ψ sees its prototypes blurred by 1 px: without it the bimodal
     # arrow's variants sat in the input's own mode (per-input W1 θ 0.711, a perfect model
     # 0.136; with it 0.149; docs: results, "Against the population, and per input").
+    # Stage 2 scores each η on the prototype of a likely orbit-mate in the batch (weight 1,
+    # bandwidth 0.05): with its own prototype the flow read the input's resolution, so a
+    # scaled class's variants stayed near the input's size (per-input log-size W1: arrow
+    # 0.435 -> 0.147, dSprites squares 0.252 -> 0.086, ellipses 0.254 -> 0.109; the bimodal
+    # arrow's angle 0.066 -> 0.031; docs: results, "Orbit-mates").
     cfg = _cpu_small()
     return dataclasses.replace(
         cfg,
@@ -184,7 +189,9 @@ def _default() -> TrainConfig:
             flow_condition_blur=_FLOW_CONDITION_BLUR,
         ),
         inference=dataclasses.replace(cfg.inference, steps=3000),
-        flow=dataclasses.replace(cfg.flow, steps=4500),
+        flow=dataclasses.replace(
+            cfg.flow, steps=4500, orbit_mate_weight=1.0, orbit_mate_bandwidth=0.05
+        ),
     )
 
 
@@ -232,8 +239,9 @@ def get_preset(name: str, *, image_shape: tuple[int, int, int] | None = None) ->
 
     - `"default"`: the generic preset `sgm-eqx train` uses without `--preset`: cpu-small with
       3k + 4.5k steps, q with pose features and both rotation readouts, p_ψ over the
-      translation column with the angle on the circle and its prototypes blurred by 1 px
-      (the best of the variants measured on the recovery suite).
+      translation column with the angle on the circle and its prototypes blurred by 1 px,
+      trained on orbit-mates' prototypes too (`orbit_mate_weight=1`; the best of the
+      variants measured on the recovery suite).
     - `"mnist-affine"`: App. C.1 (MNIST, affine, symmetric SSL, invertibility weight 0.1).
     - `"mnist-color"`: App. C.2 (colour MNIST, HSV, bounded η, blur σ 3).
     - `"dsprites"`: App. C.3 (64x64 dSprites, affine, bounded η, blur σ 3).

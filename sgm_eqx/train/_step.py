@@ -121,7 +121,7 @@ def stage_step(
     blurs it (stage 1, while σ > 0), and runs [`sgm_eqx.train.train_step`][] (the package's
     one update) on the batched loss of the stage
     ([`sgm_eqx.losses.inference_loss`][] or [`sgm_eqx.losses.mle_loss`][], bound by
-    `config.loss()`), training only the stage's part of the model
+    `config.batch_loss()`), training only the stage's part of the model
     ([`sgm_eqx.train.trainable_filter`][]). If the loss or the gradient norm is not finite
     the update is skipped (state unchanged, step not advanced) and `metrics["finite"]` is
     `False`, so the caller can stop with the last good state.
@@ -145,7 +145,7 @@ def stage_step(
         xs = jax.lax.cond(sigma > 0, _blur_batch, lambda a, s: a, xs, sigma)
         metrics["blur_sigma"] = sigma
     model, opt_state, update = train_step(
-        eqx.Partial(batch_loss, config.loss()),
+        config.batch_loss(),
         make_optimizer(config),
         state.model,
         state.opt_state,
