@@ -6,7 +6,7 @@ from ._affine import (
     translation_map as translation_map,
 )
 from ._base import AbstractGroupAction as AbstractGroupAction
-from ._charts import TranslationColumn as TranslationColumn
+from ._charts import SizeAspect as SizeAspect, TranslationColumn as TranslationColumn
 from ._expm import expm_affine as expm_affine
 from ._hsv import HSVColor as HSVColor, passthrough_clip as passthrough_clip
 from ._image_action import (

@@ -50,6 +50,11 @@ class ModelConfig:
     - `flow_circular_angle`: p_ψ's rotation coordinate lives on the circle (a wrapped
       density, [`sgm_eqx.nn.TransformationFlow`][] `angles`; not in the paper): a class
       whose angles sit near ±π is one mode, not two. Ignored for `"color"`.
+    - `flow_size_aspect`: p_ψ models the isotropic log-size `(log s_x + log s_y) / 2` and
+      the aspect `(log s_x - log s_y) / 2` instead of the two log-scales
+      ([`sgm_eqx.groups.SizeAspect`][] as the flow's last layer, before the translation
+      column; not in the paper), so that a class varying in size only, or in aspect only,
+      varies in one of the flow's coordinates. Ignored for `"color"`.
     - `eta_bound`: `None` or η_max per parameter; both networks then output
       η = η_max ⊙ tanh(u) (App. C.2, C.3), or η = η_max ⊙ u with `squash=False` (the
       authors' code for unbounded η: u in units of η_max).
@@ -83,6 +88,7 @@ class ModelConfig:
     inference_translation_readout: bool = False
     flow_translation_column: bool = False
     flow_circular_angle: bool = False
+    flow_size_aspect: bool = False
     init_scale: float = 1e-2
     eta_bound: tuple[float, ...] | None = None
     squash: bool = True
@@ -120,6 +126,7 @@ class ModelConfig:
         for field, why in (
             ("flow_translation_column", "bounds η itself, not the translation column"),
             ("flow_circular_angle", "has no angle on the circle"),
+            ("flow_size_aspect", "bounds each log-scale, not the size and aspect"),
         ):
             if getattr(self, field) and self.eta_bound is not None and self.squash:
                 raise ValueError(

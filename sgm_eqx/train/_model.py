@@ -2,10 +2,18 @@
 
 import jax.numpy as jnp
 import jax.random as jr
+from flowjax.bijections import Chain
 from jaxtyping import PRNGKeyArray
 
 from .._sgm import SGM, make_sgm
-from ..groups import Affine2D, HSVColor, Product, TranslationColumn, params_with_translation
+from ..groups import (
+    Affine2D,
+    HSVColor,
+    Product,
+    SizeAspect,
+    TranslationColumn,
+    params_with_translation,
+)
 from ..nn import make_inference_net, make_transformation_flow
 from ._config import ModelConfig
 
@@ -67,13 +75,23 @@ def build_model(key: PRNGKeyArray, config: ModelConfig) -> SGM:
         eta_bound=config.eta_bound,
         squash=config.squash,
         angles=(2,) if config.flow_circular_angle and has_rotation else (),
-        chart=TranslationColumn(n_params)
-        if config.flow_translation_column and has_rotation
-        else None,
+        chart=_flow_chart(config, n_params, has_rotation),
         condition_blur=config.flow_condition_blur,
         condition_blur_jitter=config.flow_condition_blur_jitter,
     )
     return make_sgm(action=action, inference=inference, flow=flow)
+
+
+def _flow_chart(config: ModelConfig, n_params: int, has_rotation: bool):
+    # The flow's coordinates -> η: size and aspect first, then the translation column.
+    charts = []
+    if config.flow_size_aspect and has_rotation:
+        charts.append(SizeAspect(n_params))
+    if config.flow_translation_column and has_rotation:
+        charts.append(TranslationColumn(n_params))
+    if not charts:
+        return None
+    return charts[0] if len(charts) == 1 else Chain(charts)
 
 
 def _translation_readout(eta):

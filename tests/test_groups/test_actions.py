@@ -287,6 +287,29 @@ def test_translation_column_chart_is_a_bijection_with_the_jacobian_log_det(theta
     np.testing.assert_allclose(inv_log_det, -log_det, atol=1e-5)
 
 
+@pytest.mark.parametrize("n_params", [5, 6, 8], ids=["affine", "affine-shear", "affine+color"])
+def test_size_aspect_chart_is_a_bijection_with_the_jacobian_log_det(n_params):
+    """`SizeAspect` maps (σ, α) to the log-scales (σ + α, σ - α) of an element whose area
+    factor is e^{2σ} and whose x/y stretch ratio is e^{2α}; the inverse undoes it, the other
+    entries pass through, and both log-dets equal the log|det| of the autodiff Jacobian."""
+    from sgm_eqx.groups import SizeAspect
+
+    chart = SizeAspect(n_params)
+    x = jnp.asarray([0.3, -0.2, 0.0, 0.25, -0.1, 0.15, 0.05, -0.1][:n_params])
+    eta, log_det = chart.transform_and_log_det(x)
+    linear = Affine2D.from_params(eta[:5]).matrix[:2, :2]
+    np.testing.assert_allclose(jnp.linalg.det(linear), np.exp(2 * 0.25), rtol=1e-5)
+    np.testing.assert_allclose(linear[0, 0] / linear[1, 1], np.exp(2 * -0.1), rtol=1e-5)
+    np.testing.assert_allclose(np.delete(eta, [3, 4]), np.delete(x, [3, 4]), atol=0)
+    back, inv_log_det = chart.inverse_and_log_det(eta)
+    np.testing.assert_allclose(back, x, atol=1e-6)
+    jac = jax.jacfwd(chart.transform)(x)
+    np.testing.assert_allclose(log_det, jnp.linalg.slogdet(jac)[1], atol=1e-6)
+    np.testing.assert_allclose(inv_log_det, -log_det, atol=1e-6)
+    with pytest.raises(ValueError, match=r"SizeAspect\(n_params=4\)"):
+        SizeAspect(4)
+
+
 def test_translation_column_chart_rejects_bad_sizes():
     from sgm_eqx.groups import TranslationColumn
 

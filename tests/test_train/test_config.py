@@ -99,6 +99,43 @@ def test_bad_config_values_raise_clear_errors():
         ModelConfig(eta_bound=(1.0,) * 5, flow_translation_column=True)
 
 
+def test_flow_size_aspect_chains_before_the_translation_column():
+    """`flow_size_aspect` makes the flow model (σ, α) instead of the two log-scales: its
+    chart maps them to η first, then the translation column does; samples and log_prob
+    agree through the chain (a sample's log_prob is finite and equals the density the flow
+    reports with the sample)."""
+    import jax.numpy as jnp
+    import jax.random as jr
+    import numpy as np
+    from flowjax.bijections import Chain
+
+    from sgm_eqx.groups import SizeAspect, TranslationColumn
+    from sgm_eqx.train import ModelConfig, build_model
+
+    small: dict[str, Any] = dict(
+        inference_hidden=(8,), feature_hidden=(8,), base_hidden=(8,), flow_nn_width=8
+    )
+    config = ModelConfig(
+        image_shape=(12, 12, 1), flow_size_aspect=True, flow_translation_column=True, **small
+    )
+    from sgm_eqx.nn import TransformationFlow
+
+    flow = build_model(jr.key(0), config).flow
+    assert isinstance(flow, TransformationFlow)
+    assert isinstance(flow.chart, Chain)
+    assert [type(b) for b in flow.chart.bijections] == [SizeAspect, TranslationColumn]
+    alone = build_model(jr.key(0), dataclasses.replace(config, flow_translation_column=False))
+    assert isinstance(alone.flow, TransformationFlow)
+    assert isinstance(alone.flow.chart, SizeAspect)
+    x_hat = jnp.zeros((12, 12, 1))
+    for key in jr.split(jr.key(1), 3):
+        eta, log_p = flow.sample_and_log_prob(key, condition=x_hat)
+        assert np.isfinite(log_p)
+        np.testing.assert_allclose(flow.log_prob(eta, condition=x_hat), log_p, rtol=1e-4)
+    with pytest.raises(ValueError, match=r"flow_size_aspect=True.*squash=false"):
+        ModelConfig(eta_bound=(1.0,) * 5, flow_size_aspect=True)
+
+
 def test_flow_chart_switches_build_the_flow_they_name():
     """`flow_translation_column` puts a `TranslationColumn` chart last and
     `flow_circular_angle` puts the rotation (index 2) on the circle, for affine and
