@@ -132,7 +132,7 @@ def plot(table: dict, path: pathlib.Path) -> None:
     for ax in axes:
         ax.set_xlabel("added rotation θ_max (degrees)")
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=7)
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
