@@ -210,6 +210,26 @@ def test_uniform_augmentation_stays_within_bounds(getkey):
     assert jnp.allclose(jnp.std(etas, axis=0), jnp.array([0.1, 2.0]) / jnp.sqrt(3.0), rtol=0.1)
 
 
+def test_isotropic_scale_augmentation_draws_equal_log_scales(getkey):
+    from sgm_eqx.losses import IsotropicScaleAugmentation, UniformAugmentation
+    from sgm_eqx.train import InferenceStageConfig
+
+    bounds = (0.1, 0.1, 3.0, 0.25, 0.25)
+    aug = InferenceStageConfig(augment_bounds=bounds, augment_isotropic_scale=True).augmentation()
+    assert isinstance(aug, IsotropicScaleAugmentation)
+    etas = jax.jit(jax.vmap(aug))(jr.split(getkey(), 2000))
+    assert bool(jnp.all(etas[:, 4] == etas[:, 3]))  # no stretch
+    assert bool(jnp.all(jnp.abs(etas) <= jnp.array([bounds])))
+    # the shared log-scale is still U(-0.25, 0.25): std 0.25 / sqrt(3), 10% for 2000 draws
+    assert jnp.allclose(jnp.std(etas[:, 3]), 0.25 / jnp.sqrt(3.0), rtol=0.1)
+    # the other parameters are the base's draws, unchanged
+    base = UniformAugmentation.symmetric(bounds)
+    k = getkey()
+    assert jnp.array_equal(aug(k)[:4], base(k)[:4])
+    with pytest.raises(ValueError, match="log-scales at indices 3 and 4"):
+        IsotropicScaleAugmentation(UniformAugmentation.symmetric((0.5, 2.3, 0.5)))(getkey())
+
+
 def test_bad_arguments_raise_clear_errors(parts, getkey):
     from sgm_eqx.losses import UniformAugmentation, batch_loss, inference_loss
 

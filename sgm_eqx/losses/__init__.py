@@ -6,6 +6,7 @@ exception is [`sgm_eqx.losses.orbit_mate_mle_loss`][], which pairs the examples 
 
 from ._augment import (
     AbstractAugmentation as AbstractAugmentation,
+    IsotropicScaleAugmentation as IsotropicScaleAugmentation,
     UniformAugmentation as UniformAugmentation,
 )
 from ._batch import batch_loss as batch_loss

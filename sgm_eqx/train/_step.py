@@ -93,6 +93,12 @@ def check_n_params(model, config: StageConfig, stage: Stage) -> None:
             f"`{name}(augment_bounds=...)`: expected {n} bounds (the action's n_params); "
             f"got {len(config.augment_bounds)}"
         )
+    if config.augment_isotropic_scale and n < 5:
+        name = "InferenceStageConfig" if stage == "inference" else "FlowStageConfig"
+        raise ValueError(
+            f"`{name}(augment_isotropic_scale=True)`: needs an affine action (log-scales at "
+            f"indices 3 and 4); this action has {n} parameters. Set it to False."
+        )
 
 
 def check_mesh(config: StageConfig, mesh: Mesh | None) -> NamedSharding | None:
