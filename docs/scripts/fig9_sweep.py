@@ -50,6 +50,7 @@ def _cli_args(a, model, angle, frac, seed, out: pathlib.Path) -> list[str]:
         "--conv-channels", a.conv_channels,
         "--hidden", a.hidden,
         "--iwlb-samples", str(a.iwlb_samples),
+        "--val-every", str(a.val_every),
         "--no-progress",
     ]  # fmt: skip
     if a.test_limit:
@@ -164,6 +165,9 @@ def main(argv=None) -> int:
     p.add_argument("--conv-channels", default="16,32")
     p.add_argument("--hidden", default="128")
     p.add_argument("--iwlb-samples", type=int, default=100)
+    # 0: the last step, the protocol of the records in docs/data/fig9 (the CLI's default
+    # selects the checkpoint by the validation bound)
+    p.add_argument("--val-every", type=int, default=0)
     p.add_argument("--test-limit", type=int, default=0, help="0: all 1000 test images")
     p.add_argument("--sgm-preset", default="cpu-small")
     p.add_argument("--sgm-steps", type=int, default=1000)

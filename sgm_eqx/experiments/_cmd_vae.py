@@ -66,6 +66,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iwlb-chunk", type=int, default=50, help="IWLB samples per chunk")
     parser.add_argument("--test-limit", type=int, help="evaluate the first N test images only")
     parser.add_argument(
+        "--val-every",
+        type=int,
+        help="validate every N steps and keep the checkpoint with the best validation IWLB "
+        "(App. C.4 selects by the validation bound); default: steps / 8; 0: keep the last",
+    )
+    parser.add_argument("--val-samples", type=int, default=20, help="K of the validation IWLB")
+    parser.add_argument(
+        "--val-limit", type=int, default=500, help="validate on the first N validation images"
+    )
+    parser.add_argument(
         "--eta-scale",
         type=float,
         help="InvVAE: scale of the η proposal around f_ω(x) (default: q_ω's learned scale)",
@@ -77,6 +87,11 @@ def _check_args(args: argparse.Namespace) -> str | None:
     if not 0.0 < args.train_fraction <= 1.0:
         return f"--train-fraction: expected 0 < F <= 1; got {args.train_fraction}"
     for flag in ("steps", "batch_size", "latent_size", "iwlb_samples", "iwlb_chunk"):
+        if getattr(args, flag) < 1:
+            return f"--{flag.replace('_', '-')}: expected >= 1; got {getattr(args, flag)}"
+    if args.val_every is not None and args.val_every < 0:
+        return f"--val-every: expected >= 0; got {args.val_every}"
+    for flag in ("val_samples", "val_limit"):
         if getattr(args, flag) < 1:
             return f"--{flag.replace('_', '-')}: expected >= 1; got {getattr(args, flag)}"
     if args.test_limit is not None and args.test_limit < 1:
@@ -174,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
     n_train = max(1, math.floor(args.train_fraction * len(train_all)))
     train_x = train_all[:n_train]
     test_x = data.subset("test").images
+    val_x = data.subset("val").images[: args.val_limit]
+    val_every = max(1, args.steps // 8) if args.val_every is None else args.val_every
     if args.test_limit is not None:
         test_x = test_x[: args.test_limit]
     if len(test_x) == 0:
@@ -210,7 +227,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e}")
         return 2
     t_fit = time.perf_counter()
-    model, history = fit_vae(k_fit, model, train_x, config, progress=not args.no_progress)
+    fit = fit_vae(
+        k_fit,
+        model,
+        train_x,
+        config,
+        val_images=val_x if val_every and len(val_x) else None,
+        val_every=val_every,
+        val_samples=args.val_samples,
+        progress=not args.no_progress,
+    )
+    model, history = fit.model, fit.history
     t_eval = time.perf_counter()
     bounds, mses = evaluate_vae(
         model,
@@ -235,6 +262,11 @@ def run(args: argparse.Namespace) -> int:
         "mse": float(np.mean(mses)),
         "mse_sem": float(np.std(mses) / math.sqrt(n_test)),
         "final_train_loss": history[-1][1] if history else None,
+        "selected_step": fit.best_step,
+        "validation": [
+            {"step": step, "iwlb_nats": bound, "iwlb_samples": args.val_samples}
+            for step, bound in fit.validation
+        ],
         "vae": {
             "latent_size": args.latent_size,
             "conv_channels": list(args.conv_channels),

@@ -19,6 +19,7 @@ from ._models import (
 )
 from ._networks import ConvVAEDecoder as ConvVAEDecoder, ConvVAEEncoder as ConvVAEEncoder
 from ._train import (
+    VAEFit as VAEFit,
     VAETrainConfig as VAETrainConfig,
     beta_schedule as beta_schedule,
     evaluate_vae as evaluate_vae,

@@ -2,7 +2,7 @@
 
 import dataclasses
 import math
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import equinox as eqx
 import jax
@@ -88,15 +88,36 @@ def beta_schedule(config: VAETrainConfig, step: Array) -> Float[Array, ""]:
     return config.beta_final + (config.beta_init - config.beta_final) * cos
 
 
+@dataclasses.dataclass(frozen=True)
+class VAEFit(Generic[_Model]):
+    """What [`sgm_eqx.vae.fit_vae`][] returns.
+
+    - `model`: the trained model (of the type given); with validation, the checkpoint with
+      the best validation bound.
+    - `history`: `(step, mean training loss)` per logging window.
+    - `validation`: `(step, mean validation IWLB in nats)` per validation (empty without
+      `val_images`).
+    - `best_step`: the step of `model` (`config.steps` without validation).
+    """
+
+    model: _Model
+    history: list[tuple[int, float]]
+    validation: list[tuple[int, float]]
+    best_step: int
+
+
 def fit_vae(
     key: PRNGKeyArray,
     model: _Model,
     train_images: Float[Array, "N H W C"],
     config: VAETrainConfig,
     *,
+    val_images: Float[Array, "M H W C"] | None = None,
+    val_every: int = 0,
+    val_samples: int = 20,
     progress: bool = True,
     log_every: int = 100,
-) -> tuple[_Model, list[tuple[int, float]]]:
+) -> VAEFit[_Model]:
     """Train `model` (only its `trainable()` part) by minimising its mean training loss.
 
     Each step draws a batch ([`sgm_eqx.train.batch_indices`][]: epochs of permutations)
@@ -104,8 +125,13 @@ def fit_vae(
     AugVAE or η for InvVAE). A plain Python loop around [`sgm_eqx.train.train_step`][]
     (a non-finite update is skipped, and the mean loss of a logging window then raises).
 
-    **Returns:** `(model, history)`: the trained model (of the type given) and `history`, a
-    list of `(step, mean loss)`.
+    **Model selection by validation** (the paper picks its VAEs by the validation bound,
+    App. C.4): with `val_images`, the mean IWLB over them (K = `val_samples`, the same keys
+    at every check, so checkpoints are compared on common random numbers) is computed every
+    `val_every` steps and after the last one, and the checkpoint with the highest is
+    returned. The β and learning-rate schedules still span `config.steps`.
+
+    **Returns:** a [`sgm_eqx.vae.VAEFit`][] (`model`, `history`, `validation`, `best_step`).
     """
     images = jnp.asarray(train_images)
     if images.ndim != 4 or tuple(images.shape[1:]) != tuple(model.image_shape):
@@ -113,16 +139,39 @@ def fit_vae(
             f"`fit_vae(train_images=...)`: expected (N, {', '.join(map(str, model.image_shape))}); "
             f"got {tuple(images.shape)}."
         )
+    if val_images is not None:
+        val_images = jnp.asarray(val_images)
+        if (
+            val_images.ndim != 4
+            or val_images.shape[0] < 1
+            or tuple(val_images.shape[1:]) != tuple(model.image_shape)
+        ):
+            raise ValueError(
+                f"`fit_vae(val_images=...)`: expected (M >= 1, "
+                f"{', '.join(map(str, model.image_shape))}); got {tuple(val_images.shape)}."
+            )
+    if isinstance(val_every, bool) or not isinstance(val_every, int) or val_every < 0:
+        raise ValueError(f"`fit_vae(val_every=...)`: expected an int >= 0; got {val_every!r}.")
+    if val_samples < 1:
+        raise ValueError(f"`fit_vae(val_samples=...)`: expected >= 1; got {val_samples!r}.")
     n = images.shape[0]
     batch = min(config.batch_size, n)
     optimizer = make_vae_optimizer(config)
     spec = model.trainable()
     with jax.numpy_dtype_promotion("standard"):
         opt_state = optimizer.init(eqx.filter(model, spec))
-    k_data, k_noise = jr.split(key)
+    k_data, k_noise, k_val = jr.split(key, 3)
     loss = eqx.Partial(_batch_loss)
 
+    def validate(m, val: Array) -> float:
+        bounds, _ = evaluate_vae(
+            m, val, key=k_val, n_samples=val_samples, batch_size=min(50, val.shape[0])
+        )
+        return float(np.mean(bounds))
+
     history: list[tuple[int, float]] = []
+    validation: list[tuple[int, float]] = []
+    best, best_step, best_bound = None, config.steps, -math.inf
     window: list[Array] = []
     bar = tqdm(range(config.steps), desc="vae", disable=not progress)
     for t in bar:
@@ -147,7 +196,15 @@ def fit_vae(
             history.append((t + 1, mean))
             bar.set_postfix(loss=f"{mean:.4g}", refresh=False)
             window = []
-    return model, history
+        last = t + 1 == config.steps
+        if val_images is not None and ((val_every and (t + 1) % val_every == 0) or last):
+            bound = validate(model, val_images)
+            validation.append((t + 1, bound))
+            if bound > best_bound:  # NaN never wins
+                best, best_step, best_bound = model, t + 1, bound
+    if best is None:  # no validation, or no finite bound
+        return VAEFit(model, history, validation, config.steps)
+    return VAEFit(best, history, validation, best_step)
 
 
 def _batch_loss(model: AbstractVAE, xs, keys, beta):

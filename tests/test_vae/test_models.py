@@ -94,7 +94,9 @@ def test_training_updates_the_vae_and_leaves_the_sgm_frozen(tiny_vae, tiny_sgm):
     model = AugVAE(tiny_vae, tiny_sgm)
     xs = jnp.stack([blob_image(12, a) for a in np.linspace(-1, 1, 8)])
     cfg = VAETrainConfig(steps=3, batch_size=4, lr=1e-2, warmup_frac=0.0)
-    trained, hist = fit_vae(jr.key(0), model, xs, cfg, progress=False, log_every=1)
+    fit = fit_vae(jr.key(0), model, xs, cfg, progress=False, log_every=1)
+    trained, hist = fit.model, fit.history
+    assert fit.validation == [] and fit.best_step == 3
     assert len(hist) == 3 and all(math.isfinite(v) for _, v in hist)
     same = jax.tree_util.tree_map(
         lambda a, b: bool(jnp.all(a == b)),
@@ -104,6 +106,32 @@ def test_training_updates_the_vae_and_leaves_the_sgm_frozen(tiny_vae, tiny_sgm):
     assert all(jax.tree_util.tree_leaves(same))
     moved = jnp.abs(trained.vae.raw_pixel_scale - model.vae.raw_pixel_scale).max()
     assert float(moved) > 0
+
+
+def test_validation_returns_the_checkpoint_with_the_best_bound(tiny_vae):
+    from sgm_eqx.vae import VAETrainConfig, evaluate_vae, fit_vae
+
+    xs = jnp.stack([blob_image(12, a) for a in np.linspace(-1, 1, 8)])
+    # a learning rate high enough that the bound moves a lot between checks
+    cfg = VAETrainConfig(steps=6, batch_size=4, lr=0.3, warmup_frac=0.0)
+    key = jr.key(3)
+    fit = fit_vae(key, tiny_vae, xs, cfg, val_images=xs[:3], val_every=2, val_samples=4,
+                  progress=False)  # fmt: skip
+    steps = [s for s, _ in fit.validation]
+    bounds = np.array([b for _, b in fit.validation])
+    assert steps == [2, 4, 6]
+    assert np.ptp(bounds) > 1.0  # the checkpoints differ, so the choice matters
+    assert fit.best_step == steps[int(np.argmax(bounds))]
+    # the returned model is that checkpoint: its validation bound, recomputed with the
+    # same keys, is the best one recorded
+    k_val = jr.split(key, 3)[2]
+    again, _ = evaluate_vae(fit.model, xs[:3], key=k_val, n_samples=4, batch_size=3)
+    np.testing.assert_allclose(np.mean(again), bounds.max(), rtol=1e-5)
+    with pytest.raises(ValueError, match=r"fit_vae\(val_every=\.\.\.\)"):
+        fit_vae(key, tiny_vae, xs, cfg, val_images=xs[:3], val_every=-1)
+    # (runtime type checking catches the shape first when it is on; the message names it)
+    with pytest.raises((ValueError, TypeError), match=r"val_images"):
+        fit_vae(key, tiny_vae, xs, cfg, val_images=jnp.zeros((2, 8, 8, 1)), val_every=1)
 
 
 def _sharp_vae(size, sigma):

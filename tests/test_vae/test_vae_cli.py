@@ -46,6 +46,11 @@ def test_invvae_run_writes_metrics_and_figure(sgm_ckpt, tmp_path):
     for k in ("iwlb_nats", "mse", "seconds"):
         assert math.isfinite(m[k])
     assert m["eta_scale"] == pytest.approx([0.05] * 5)
+    # default --val-every is steps // 8 (at least 1): both steps validated, one selected
+    assert [v["step"] for v in m["validation"]] == [1, 2]
+    assert all(math.isfinite(v["iwlb_nats"]) for v in m["validation"])
+    best = max(m["validation"], key=lambda v: v["iwlb_nats"])
+    assert m["selected_step"] == best["step"]
     assert (out / "samples.png").stat().st_size > 1000
 
 
@@ -67,6 +72,8 @@ def test_checkpoint_with_another_image_shape_is_rejected(sgm_ckpt, tmp_path, cap
         (["--model", "vae", "--sgm", "somewhere"], "--sgm"),
         (["--model", "augvae", "--sgm", "/no/such/dir"], "--sgm"),
         (["--model", "invvae", "--eta-scale", "-1"], "--eta-scale"),
+        (["--model", "vae", "--val-every", "-1"], "--val-every"),
+        (["--model", "vae", "--val-samples", "0"], "--val-samples"),
     ],
 )
 def test_bad_flags_give_one_line_errors(tmp_path, capsys, extra, flag):
