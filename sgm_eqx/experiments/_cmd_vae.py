@@ -86,14 +86,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _check_args(args: argparse.Namespace) -> str | None:
     if not 0.0 < args.train_fraction <= 1.0:
         return f"--train-fraction: expected 0 < F <= 1; got {args.train_fraction}"
-    for flag in ("steps", "batch_size", "latent_size", "iwlb_samples", "iwlb_chunk"):
+    positive = ("steps", "batch_size", "latent_size", "iwlb_samples", "iwlb_chunk")
+    for flag in (*positive, "val_samples", "val_limit"):
         if getattr(args, flag) < 1:
             return f"--{flag.replace('_', '-')}: expected >= 1; got {getattr(args, flag)}"
     if args.val_every is not None and args.val_every < 0:
         return f"--val-every: expected >= 0; got {args.val_every}"
-    for flag in ("val_samples", "val_limit"):
-        if getattr(args, flag) < 1:
-            return f"--{flag.replace('_', '-')}: expected >= 1; got {getattr(args, flag)}"
     if args.test_limit is not None and args.test_limit < 1:
         return f"--test-limit: expected >= 1; got {args.test_limit}"
     if args.eta_scale is not None and not (math.isfinite(args.eta_scale) and args.eta_scale > 0):

@@ -13,6 +13,7 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 from tqdm.auto import tqdm
 
+from .._checks import positive_field
 from ..train import batch_indices, train_step
 from ._bounds import iwlb, reconstruction_mse
 from ._models import AbstractVAE
@@ -133,27 +134,12 @@ def fit_vae(
 
     **Returns:** a [`sgm_eqx.vae.VAEFit`][] (`model`, `history`, `validation`, `best_step`).
     """
-    images = jnp.asarray(train_images)
-    if images.ndim != 4 or tuple(images.shape[1:]) != tuple(model.image_shape):
-        raise ValueError(
-            f"`fit_vae(train_images=...)`: expected (N, {', '.join(map(str, model.image_shape))}); "
-            f"got {tuple(images.shape)}."
-        )
+    images = _image_batch("fit_vae", "train_images", train_images, model)
     if val_images is not None:
-        val_images = jnp.asarray(val_images)
-        if (
-            val_images.ndim != 4
-            or val_images.shape[0] < 1
-            or tuple(val_images.shape[1:]) != tuple(model.image_shape)
-        ):
-            raise ValueError(
-                f"`fit_vae(val_images=...)`: expected (M >= 1, "
-                f"{', '.join(map(str, model.image_shape))}); got {tuple(val_images.shape)}."
-            )
+        val_images = _image_batch("fit_vae", "val_images", val_images, model)
     if isinstance(val_every, bool) or not isinstance(val_every, int) or val_every < 0:
         raise ValueError(f"`fit_vae(val_every=...)`: expected an int >= 0; got {val_every!r}.")
-    if val_samples < 1:
-        raise ValueError(f"`fit_vae(val_samples=...)`: expected >= 1; got {val_samples!r}.")
+    positive_field("fit_vae", "val_samples", val_samples, integer=True)
     n = images.shape[0]
     batch = min(config.batch_size, n)
     optimizer = make_vae_optimizer(config)
@@ -163,9 +149,11 @@ def fit_vae(
     k_data, k_noise, k_val = jr.split(key, 3)
     loss = eqx.Partial(_batch_loss)
 
-    def validate(m, val: Array) -> float:
+    def validate(m) -> float:
+        assert val_images is not None
+        batch_size = min(50, val_images.shape[0])
         bounds, _ = evaluate_vae(
-            m, val, key=k_val, n_samples=val_samples, batch_size=min(50, val.shape[0])
+            m, val_images, key=k_val, n_samples=val_samples, batch_size=batch_size
         )
         return float(np.mean(bounds))
 
@@ -198,13 +186,23 @@ def fit_vae(
             window = []
         last = t + 1 == config.steps
         if val_images is not None and ((val_every and (t + 1) % val_every == 0) or last):
-            bound = validate(model, val_images)
+            bound = validate(model)
             validation.append((t + 1, bound))
             if bound > best_bound:  # NaN never wins
                 best, best_step, best_bound = model, t + 1, bound
-    if best is None:  # no validation, or no finite bound
-        return VAEFit(model, history, validation, config.steps)
-    return VAEFit(best, history, validation, best_step)
+    # no validation, or no finite bound: the last step
+    return VAEFit(model if best is None else best, history, validation, best_step)
+
+
+def _image_batch(name: str, arg: str, images, model: AbstractVAE) -> Array:
+    """`images` as an array of shape `(N >= 1, *model.image_shape)`, else a named error."""
+    images = jnp.asarray(images)
+    if images.ndim != 4 or images.shape[0] < 1 or images.shape[1:] != tuple(model.image_shape):
+        shape = ", ".join(map(str, model.image_shape))
+        raise ValueError(
+            f"`{name}({arg}=...)`: expected (N >= 1, {shape}); got {tuple(images.shape)}."
+        )
+    return images
 
 
 def _batch_loss(model: AbstractVAE, xs, keys, beta):
@@ -236,12 +234,7 @@ def evaluate_vae(
 
     **Returns:** `(iwlb, mse)`, NumPy arrays of shape `(N,)`.
     """
-    images = jnp.asarray(images)
-    if images.ndim != 4 or tuple(images.shape[1:]) != tuple(model.image_shape):
-        raise ValueError(
-            f"`evaluate_vae(images=...)`: expected (N, {', '.join(map(str, model.image_shape))}); "
-            f"got {tuple(images.shape)}."
-        )
+    images = _image_batch("evaluate_vae", "images", images, model)
     n = images.shape[0]
     keys = jr.split(key, n)
     bounds, mses = [], []
