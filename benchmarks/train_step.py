@@ -57,7 +57,7 @@ import numpy as np
 from _report import write_json
 from _torch_ssl import torch_ssl_examples_per_s
 
-from sgm_eqx.losses import UniformAugmentation, batch_loss
+from sgm_eqx.losses import UniformAugmentation, batch_loss, composed_loop
 from sgm_eqx.losses._model_api import flow_log_prob, q_loc_scale, stop_gradient_tree
 from sgm_eqx.nn import MLPEncoder, dense, gelu_layer_norm
 from sgm_eqx.train import (
@@ -309,20 +309,22 @@ def stage1_breakdown(
 
     @jax.jit
     def warps(xs, etas):
+        # As `inference_loss` does: the n augmentations (forward: they feed the network),
+        # the n composed loops `T_{η_x} ∘ T_{η_v}^{-1} ∘ T_{η_rnd}` applied once to x, and
+        # the invertibility term's warp there and back, with gradients w.r.t. η_x and η_v.
         def one(x, e):
             x_rnd = jax.vmap(lambda ei: template.with_params(ei).apply(x))(e[:n])
 
             def loss(eta_x, eta_v):
-                composed = jax.vmap(
-                    lambda a, b, xr: (
-                        template.with_params(a).compose(template.with_params(b).inverse()).apply(xr)
-                    )
-                )(eta_x, eta_v, x_rnd)
+                loops = jax.vmap(lambda a, b, r: composed_loop(template, a, b, r))(
+                    eta_x, eta_v, e[:n]
+                )
+                warped = jax.vmap(lambda g: g.apply(x))(loops)
                 g = template.with_params(eta_x[0])
                 back = g.inverse().apply(g.apply(x))
-                return jnp.mean((composed - x[None]) ** 2) + 0.1 * jnp.mean((back - x) ** 2)
+                return jnp.mean((warped - x[None]) ** 2) + 0.1 * jnp.mean((back - x) ** 2)
 
-            return jax.grad(loss, argnums=(0, 1))(0.1 * e[n : 2 * n], 0.1 * e[2 * n :])
+            return x_rnd, jax.grad(loss, argnums=(0, 1))(0.1 * e[n : 2 * n], 0.1 * e[2 * n :])
 
         return jax.vmap(one)(xs, etas)
 
